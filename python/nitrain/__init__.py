@@ -1,0 +1,13 @@
+"""nitrain: medical-imaging-native deep learning on ANTs images, with a Rust core."""
+
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
+
+from nitrain._threads import get_num_threads, set_num_threads
+
+try:
+    __version__ = _version("nitrain")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    from nitrain._core import __version__
+
+__all__ = ["__version__", "get_num_threads", "set_num_threads"]

@@ -1,0 +1,23 @@
+"""Private compiled kernels. Use the public API (`nitrain.samplers`, ...) instead."""
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+def gather_slices(
+    images: Sequence[npt.NDArray[np.generic]],
+    index: npt.NDArray[np.int64],
+    axis: int,
+    out: npt.NDArray[np.floating],
+) -> None: ...
+def gather_blocks(
+    images: Sequence[npt.NDArray[np.generic]],
+    origins: npt.NDArray[np.int64],
+    size: Sequence[int],
+    out: npt.NDArray[np.floating],
+) -> None: ...
+def num_threads() -> int: ...
+def set_num_threads(n: int | None = None) -> int: ...

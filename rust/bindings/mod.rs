@@ -1,0 +1,15 @@
+//! Thin glue between Python and the kernels: check arguments, take array views, release the GIL, run.
+
+pub mod arrays;
+pub mod sampling;
+pub mod threads;
+
+use pyo3::prelude::*;
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(sampling::gather_slices, m)?)?;
+    m.add_function(wrap_pyfunction!(sampling::gather_blocks, m)?)?;
+    m.add_function(wrap_pyfunction!(threads::num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(threads::set_num_threads, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,35 @@
+//! Pure-Rust kernels over ndarray views. No pyo3 types here: `cargo test` exercises them without Python.
+
+pub mod copy;
+pub mod error;
+pub mod patch;
+pub mod slice;
+
+pub use error::KernelError;
+
+/// Element types the kernels read. Anything numpy can hand us as a plain number.
+pub trait Pixel: Copy + Send + Sync + 'static {}
+impl<T: Copy + Send + Sync + 'static> Pixel for T {}
+
+/// Format a shape the way numpy prints it: `(4, 5)`, `(7,)`.
+pub fn fmt_shape(shape: &[usize]) -> String {
+    match shape {
+        [one] => format!("({one},)"),
+        _ => {
+            let parts: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+            format!("({})", parts.join(", "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fmt_shape;
+
+    #[test]
+    fn shapes_print_like_numpy() {
+        assert_eq!(fmt_shape(&[4, 5]), "(4, 5)");
+        assert_eq!(fmt_shape(&[7]), "(7,)");
+        assert_eq!(fmt_shape(&[]), "()");
+    }
+}
