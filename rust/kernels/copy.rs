@@ -44,11 +44,17 @@ where
         }
         return;
     }
-    // General case: square tiles; inner loop along the destination's fastest axis.
     let (ss0, ss1) = (src.strides()[0], src.strides()[1]);
     let (ds0, ds1) = (dst.strides()[0], dst.strides()[1]);
     let sp = src.as_ptr();
     let dp = dst.as_mut_ptr();
+    if ss0 == 1 && ds1 == 1 {
+        // SAFETY: the pointers and strides describe two valid (h, w) views, the source unit-strided
+        // along axis 0 and the destination along axis 1, as `transpose` requires.
+        unsafe { transpose(sp, ss1, dp, ds0, h, w) };
+        return;
+    }
+    // General case: square tiles; inner loop along the destination's fastest axis.
     for i0 in (0..h).step_by(TILE) {
         let i1 = (i0 + TILE).min(h);
         for j0 in (0..w).step_by(TILE) {
@@ -62,6 +68,73 @@ where
                         *dp.offset(i * ds0 + j * ds1) = (*sp.offset(i * ss0 + j * ss1)).as_();
                     }
                 }
+            }
+        }
+    }
+}
+
+const MICRO: usize = 8;
+
+/// `dst[i, j] = src[i, j]` where `src[i, j] = *sp.offset(i + j * ss1)` and
+/// `dst[i, j] = *dp.offset(i * ds0 + j)`: a transpose between the two memory layouts. Full 8x8 micro-tiles
+/// are read as eight contiguous source runs into registers and written as eight contiguous destination
+/// runs, which the compiler turns into vector shuffles.
+///
+/// # Safety
+/// Both pointers with their strides must address valid, non-overlapping (h, w) arrays.
+unsafe fn transpose<T, O>(sp: *const T, ss1: isize, dp: *mut O, ds0: isize, h: usize, w: usize)
+where
+    T: Pixel + AsPrimitive<O>,
+    O: Pixel,
+{
+    for i0 in (0..h).step_by(TILE) {
+        let i1 = (i0 + TILE).min(h);
+        for j0 in (0..w).step_by(TILE) {
+            let j1 = (j0 + TILE).min(w);
+            let mut ib = i0;
+            while ib < i1 {
+                let mut jb = j0;
+                while jb < j1 {
+                    if ib + MICRO <= i1 && jb + MICRO <= j1 {
+                        let mut buf = [[O::default(); MICRO]; MICRO];
+                        for (jj, col) in buf.iter_mut().enumerate() {
+                            // SAFETY: rows ib..ib+8 of column jb+jj lie inside the (h, w) source.
+                            let run = unsafe {
+                                std::slice::from_raw_parts(
+                                    sp.offset(ib as isize + (jb + jj) as isize * ss1),
+                                    MICRO,
+                                )
+                            };
+                            for (c, s) in col.iter_mut().zip(run) {
+                                *c = s.as_();
+                            }
+                        }
+                        for ii in 0..MICRO {
+                            // SAFETY: columns jb..jb+8 of row ib+ii lie inside the (h, w) destination.
+                            let run = unsafe {
+                                std::slice::from_raw_parts_mut(
+                                    dp.offset((ib + ii) as isize * ds0 + jb as isize),
+                                    MICRO,
+                                )
+                            };
+                            for (jj, d) in run.iter_mut().enumerate() {
+                                *d = buf[jj][ii];
+                            }
+                        }
+                    } else {
+                        for i in ib..(ib + MICRO).min(i1) {
+                            for j in jb..(jb + MICRO).min(j1) {
+                                let (i, j) = (i as isize, j as isize);
+                                // SAFETY: i < h and j < w.
+                                unsafe {
+                                    *dp.offset(i * ds0 + j) = (*sp.offset(i + j * ss1)).as_()
+                                };
+                            }
+                        }
+                    }
+                    jb += MICRO;
+                }
+                ib += MICRO;
             }
         }
     }
@@ -121,12 +194,15 @@ mod tests {
 
     #[test]
     fn copy_2d_all_layouts_match_elementwise() {
-        let a = Array2::from_shape_fn((37, 70), |(i, j)| (i * 100 + j) as u8 as f64);
+        let f = |(i, j): (usize, usize)| (i * 100 + j) as u8 as f64;
+        let c_order = Array2::from_shape_fn((37, 70), f);
+        let f_order = Array2::from_shape_fn((37, 70).f(), f);
         let views = [
-            a.view(),
-            a.t().reversed_axes(),
-            a.slice(s![..;-1, ..]),
-            a.slice(s![.., ..;-2]),
+            c_order.view(),
+            f_order.view(),
+            f_order.slice(s![..;-1, ..]),
+            c_order.slice(s![.., ..;-2]),
+            f_order.slice(s![3..35, 1..]),
         ];
         for src in views {
             for fortran in [false, true] {

@@ -8,8 +8,8 @@ pub mod slice;
 pub use error::KernelError;
 
 /// Element types the kernels read. Anything numpy can hand us as a plain number.
-pub trait Pixel: Copy + Send + Sync + 'static {}
-impl<T: Copy + Send + Sync + 'static> Pixel for T {}
+pub trait Pixel: Copy + Default + Send + Sync + 'static {}
+impl<T: Copy + Default + Send + Sync + 'static> Pixel for T {}
 
 /// Format a shape the way numpy prints it: `(4, 5)`, `(7,)`.
 pub fn fmt_shape(shape: &[usize]) -> String {

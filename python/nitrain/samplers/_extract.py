@@ -30,8 +30,7 @@ def image_array(image, name: str = "image") -> np.ndarray:
         raise TypeError(f"{name}: expected an ANTsImage or a numpy array, got {type(image).__name__}")
     if arr.dtype not in _DTYPES:
         raise TypeError(
-            f"{name} has dtype {arr.dtype}; expected one of "
-            + ", ".join(sorted(str(d) for d in _DTYPES))
+            f"{name} has dtype {arr.dtype}; expected one of " + ", ".join(sorted(str(d) for d in _DTYPES))
         )
     return arr
 
