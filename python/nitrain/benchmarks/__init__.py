@@ -1,0 +1,9 @@
+"""Peer comparisons behind `nitrain bench` (and the scripts in the repository's benches/ folder).
+
+Each benchmark measures nitrain and its peers in the same process on the same data and reports ratios;
+nothing here is asserted by the test suite.
+"""
+
+from nitrain.benchmarks.sampling import run_sampling
+
+__all__ = ["run_sampling"]

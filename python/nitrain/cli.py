@@ -1,0 +1,61 @@
+"""The `nitrain` command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+from importlib.util import find_spec
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from nitrain.benchmarks import run_sampling
+
+    if args.threads is not None:
+        from nitrain import set_num_threads
+
+        set_num_threads(args.threads)
+    report = run_sampling(quick=args.quick, peers=not args.no_peers)
+    print(report)
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.write(report + "\n")
+        print(f"\nreport written to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    import nitrain
+
+    print(f"nitrain {nitrain.__version__} (python {platform.python_version()}, {platform.machine()})")
+    env = os.environ.get("NITRAIN_NUM_THREADS", "unset")
+    print(f"kernel threads: {nitrain.get_num_threads()} (NITRAIN_NUM_THREADS={env})")
+    for name in ("ants", "torch", "tensorflow", "keras", "torchio", "monai"):
+        found = find_spec(name) is not None
+        print(f"{name:>10}: {'found' if found else 'not installed'}")
+    if find_spec("torch") is not None:
+        import torch
+
+        gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+        print(f"{'GPU':>10}: {gpu}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nitrain", description="Medical-imaging-native deep learning.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    bench = sub.add_parser("bench", help="benchmark the sampling kernels against numpy, TorchIO and MONAI")
+    bench.add_argument("--quick", action="store_true", help="fewer items and repeats")
+    bench.add_argument("--no-peers", action="store_true", help="skip TorchIO and MONAI")
+    bench.add_argument("--threads", type=int, default=None, help="kernel threads (default: all CPUs)")
+    bench.add_argument("--out", help="also write the report (markdown) to this file")
+    bench.set_defaults(func=_bench)
+    info = sub.add_parser("info", help="versions, threads, frameworks and GPU found")
+    info.set_defaults(func=_info)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
