@@ -44,7 +44,7 @@ fn dtypes(
     Ok((in_dtype(op, "images[0]", first)?, out_dtype(op, out)?))
 }
 
-fn borrow_out<'py, O: Element>(
+pub(crate) fn borrow_out<'py, O: Element>(
     op: &str,
     out: &Bound<'py, PyAny>,
 ) -> PyResult<PyReadwriteArrayDyn<'py, O>> {

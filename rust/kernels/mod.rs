@@ -2,6 +2,7 @@
 
 pub mod copy;
 pub mod error;
+pub mod intensity;
 pub mod patch;
 pub mod slice;
 

@@ -1,0 +1,92 @@
+//! Bindings for the intensity kernels.
+
+use num_traits::AsPrimitive;
+use numpy::{Element, PyReadonlyArrayDyn};
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+
+use super::arrays::{in_dtype, kernel_err, out_dtype, InDtype, OutDtype};
+use super::sampling::borrow_out;
+use crate::kernels::{intensity, Pixel};
+use crate::pool;
+
+macro_rules! for_in_dtype {
+    ($tin:expr, $f:ident::<_ $(, $o:ty)?>($($arg:expr),*)) => {
+        match $tin {
+            InDtype::F32 => $f::<f32 $(, $o)?>($($arg),*),
+            InDtype::F64 => $f::<f64 $(, $o)?>($($arg),*),
+            InDtype::I8 => $f::<i8 $(, $o)?>($($arg),*),
+            InDtype::U8 => $f::<u8 $(, $o)?>($($arg),*),
+            InDtype::I16 => $f::<i16 $(, $o)?>($($arg),*),
+            InDtype::U16 => $f::<u16 $(, $o)?>($($arg),*),
+            InDtype::I32 => $f::<i32 $(, $o)?>($($arg),*),
+        }
+    };
+}
+
+/// `(min, max, mean, sd, count)` over the non-NaN voxels of `image` (population sd), in one parallel,
+/// thread-count-independent pass (plus one for the centred squares).
+#[pyfunction]
+pub fn intensity_stats(
+    py: Python<'_>,
+    image: Bound<'_, PyAny>,
+) -> PyResult<(f64, f64, f64, f64, u64)> {
+    let tin = in_dtype("intensity statistics", "image", &image)?;
+    for_in_dtype!(tin, stats_typed::<_>(py, &image))
+}
+
+fn stats_typed<T: Element + Pixel + AsPrimitive<f64>>(
+    py: Python<'_>,
+    image: &Bound<'_, PyAny>,
+) -> PyResult<(f64, f64, f64, f64, u64)> {
+    let arr = image.extract::<PyReadonlyArrayDyn<'_, T>>()?;
+    let view = arr.as_array();
+    let pool = pool::pool().map_err(PyRuntimeError::new_err)?;
+    let s = py
+        .detach(|| pool.install(|| intensity::stats(view)))
+        .map_err(kernel_err)?;
+    Ok((s.min, s.max, s.mean, s.sd, s.count))
+}
+
+/// `out = image * scale + offset` (float32 or float64 `out` of the same shape, any strides).
+#[pyfunction]
+pub fn rescale(
+    py: Python<'_>,
+    image: Bound<'_, PyAny>,
+    out: Bound<'_, PyAny>,
+    scale: f64,
+    offset: f64,
+) -> PyResult<()> {
+    let tin = in_dtype("rescale", "image", &image)?;
+    match out_dtype("rescale", &out)? {
+        OutDtype::F32 => for_in_dtype!(
+            tin,
+            rescale_typed::<_, f32>(py, &image, &out, scale, offset)
+        ),
+        OutDtype::F64 => for_in_dtype!(
+            tin,
+            rescale_typed::<_, f64>(py, &image, &out, scale, offset)
+        ),
+    }
+}
+
+fn rescale_typed<'py, T, O>(
+    py: Python<'py>,
+    image: &Bound<'py, PyAny>,
+    out: &Bound<'py, PyAny>,
+    scale: f64,
+    offset: f64,
+) -> PyResult<()>
+where
+    T: Element + Pixel + AsPrimitive<f64>,
+    O: Element + Pixel,
+    f64: AsPrimitive<O>,
+{
+    let arr = image.extract::<PyReadonlyArrayDyn<'py, T>>()?;
+    let mut out_b = borrow_out::<O>("rescale", out)?;
+    let src = arr.as_array();
+    let dst = out_b.as_array_mut();
+    let pool = pool::pool().map_err(PyRuntimeError::new_err)?;
+    py.detach(|| pool.install(|| intensity::rescale(src, dst, scale, offset)))
+        .map_err(kernel_err)
+}

@@ -1,0 +1,229 @@
+//! Intensity statistics and linear rescaling: the kernels behind range normalisation and z-scoring.
+//!
+//! Work is split into fixed chunks (one per index of the slowest axis), never per thread, and partial
+//! results are combined in chunk order: the same input gives the same bits on 1 or N threads.
+//! NaN voxels are left out of the statistics and stay NaN in the output.
+
+use ndarray::{ArrayView, ArrayViewMut, Axis, IxDyn, Zip};
+use num_traits::AsPrimitive;
+use rayon::prelude::*;
+
+use super::{KernelError, Pixel};
+
+/// Min, max, mean and population standard deviation over the finite-or-infinite (non-NaN) voxels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stats {
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+    pub sd: f64,
+    pub count: u64,
+}
+
+#[derive(Clone, Copy)]
+struct Partial {
+    min: f64,
+    max: f64,
+    sum: f64,
+    count: u64,
+}
+
+impl Partial {
+    const EMPTY: Partial = Partial {
+        min: f64::INFINITY,
+        max: f64::NEG_INFINITY,
+        sum: 0.0,
+        count: 0,
+    };
+}
+
+fn slowest_axis(strides: &[isize]) -> usize {
+    (0..strides.len())
+        .max_by_key(|&a| strides[a].unsigned_abs())
+        .unwrap_or(0)
+}
+
+/// One fused pass for min/max/sum, a second for the centred sum of squares (numerically stable).
+pub fn stats<T>(src: ArrayView<'_, T, IxDyn>) -> Result<Stats, KernelError>
+where
+    T: Pixel + AsPrimitive<f64>,
+{
+    if src.is_empty() {
+        return Err(KernelError::value(
+            "intensity statistics",
+            "the image has no voxels",
+        ));
+    }
+    let src = if src.ndim() == 0 {
+        src.insert_axis(Axis(0))
+    } else {
+        src
+    };
+    let axis = Axis(slowest_axis(src.strides()));
+    let partials: Vec<Partial> = src
+        .axis_iter(axis)
+        .into_par_iter()
+        .map(|chunk| {
+            let mut p = Partial::EMPTY;
+            let mut add = |v: &T| {
+                let x: f64 = v.as_();
+                if !x.is_nan() {
+                    p.min = p.min.min(x);
+                    p.max = p.max.max(x);
+                    p.sum += x;
+                    p.count += 1;
+                }
+            };
+            // Memory order when the chunk is contiguous (an ANTs view is Fortran-ordered).
+            match chunk.as_slice_memory_order() {
+                Some(sl) => sl.iter().for_each(&mut add),
+                None => chunk.iter().for_each(&mut add),
+            }
+            p
+        })
+        .collect();
+    let total = partials.iter().fold(Partial::EMPTY, |a, p| Partial {
+        min: a.min.min(p.min),
+        max: a.max.max(p.max),
+        sum: a.sum + p.sum,
+        count: a.count + p.count,
+    });
+    if total.count == 0 {
+        return Ok(Stats {
+            min: f64::NAN,
+            max: f64::NAN,
+            mean: f64::NAN,
+            sd: f64::NAN,
+            count: 0,
+        });
+    }
+    let mean = total.sum / total.count as f64;
+    let squares: Vec<f64> = src
+        .axis_iter(axis)
+        .into_par_iter()
+        .map(|chunk| {
+            let sq = |v: &T| {
+                let x: f64 = v.as_();
+                if x.is_nan() {
+                    0.0
+                } else {
+                    (x - mean) * (x - mean)
+                }
+            };
+            match chunk.as_slice_memory_order() {
+                Some(sl) => sl.iter().map(sq).sum::<f64>(),
+                None => chunk.iter().map(sq).sum::<f64>(),
+            }
+        })
+        .collect();
+    let ss: f64 = squares.iter().sum();
+    Ok(Stats {
+        min: total.min,
+        max: total.max,
+        mean,
+        sd: (ss / total.count as f64).sqrt(),
+        count: total.count,
+    })
+}
+
+/// `dst = src * scale + offset`, computed in f64 and stored as `O`; any strides on either side.
+pub fn rescale<T, O>(
+    src: ArrayView<'_, T, IxDyn>,
+    mut dst: ArrayViewMut<'_, O, IxDyn>,
+    scale: f64,
+    offset: f64,
+) -> Result<(), KernelError>
+where
+    T: Pixel + AsPrimitive<f64>,
+    O: Pixel + 'static,
+    f64: AsPrimitive<O>,
+{
+    if src.shape() != dst.shape() {
+        return Err(KernelError::value(
+            "rescale",
+            format!(
+                "output shape {} differs from input shape {}",
+                super::fmt_shape(dst.shape()),
+                super::fmt_shape(src.shape())
+            ),
+        ));
+    }
+    if src.ndim() == 0 || src.is_empty() {
+        Zip::from(&mut dst)
+            .and(&src)
+            .for_each(|d, &s| *d = (s.as_() * scale + offset).as_());
+        return Ok(());
+    }
+    let axis = Axis(slowest_axis(src.strides()));
+    dst.axis_iter_mut(axis)
+        .into_par_iter()
+        .zip(src.axis_iter(axis).into_par_iter())
+        .for_each(|(mut d, s)| {
+            Zip::from(&mut d)
+                .and(&s)
+                .for_each(|d, &s| *d = (s.as_() * scale + offset).as_());
+        });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array, ArrayD, IxDyn, ShapeBuilder};
+
+    #[test]
+    fn stats_match_two_pass_formulas_and_skip_nan() {
+        let mut a =
+            Array::from_shape_fn((7, 5, 3).f(), |(i, j, k)| (i * 15 + j * 3 + k) as f32).into_dyn();
+        a[[0, 0, 0]] = f32::NAN;
+        let s = stats(a.view()).unwrap();
+        let vals: Vec<f64> = a
+            .iter()
+            .filter(|x| !x.is_nan())
+            .map(|&x| x as f64)
+            .collect();
+        let n = vals.len() as f64;
+        let mean = vals.iter().sum::<f64>() / n;
+        let sd = (vals.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+        assert_eq!(s.count, 104);
+        assert_eq!((s.min, s.max), (1.0, 104.0));
+        assert!((s.mean - mean).abs() < 1e-12 && (s.sd - sd).abs() < 1e-12);
+    }
+
+    #[test]
+    fn rescale_writes_every_voxel_in_any_layout() {
+        let a = Array::from_shape_fn((4, 6, 5).f(), |(i, j, k)| (i + 10 * j + 100 * k) as i16)
+            .into_dyn();
+        let mut out = ArrayD::<f32>::zeros(IxDyn(&[4, 6, 5]));
+        rescale(a.view(), out.view_mut(), 0.5, -1.0).unwrap();
+        for (o, &x) in out.iter().zip(a.iter()) {
+            assert_eq!(*o, x as f32 * 0.5 - 1.0);
+        }
+        let mut wrong = ArrayD::<f32>::zeros(IxDyn(&[4, 6]));
+        assert!(rescale(a.view(), wrong.view_mut(), 1.0, 0.0).is_err());
+    }
+
+    #[test]
+    fn stats_are_identical_on_one_and_four_threads() {
+        let a = Array::from_shape_fn((31, 17, 23), |(i, j, k)| {
+            ((i * 7919 + j * 104729 + k * 13) % 1000) as f32 * 0.37
+        })
+        .into_dyn();
+        let run = |n| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .unwrap()
+                .install(|| stats(a.view()).unwrap())
+        };
+        let (one, four) = (run(1), run(4));
+        assert_eq!(one.mean.to_bits(), four.mean.to_bits());
+        assert_eq!(one.sd.to_bits(), four.sd.to_bits());
+    }
+
+    #[test]
+    fn empty_image_is_an_error() {
+        let a = ArrayD::<f32>::zeros(IxDyn(&[0, 3]));
+        assert!(stats(a.view()).is_err());
+    }
+}
