@@ -25,6 +25,22 @@ pub enum InDtype {
     I32,
 }
 
+/// Call `$f::<In, ..>(args)` for the runtime input dtype `$tin` (the one place that lists them).
+macro_rules! for_in_dtype {
+    ($tin:expr, $f:ident::<_ $(, $o:ty)?>($($arg:expr),*)) => {
+        match $tin {
+            $crate::bindings::arrays::InDtype::F32 => $f::<f32 $(, $o)?>($($arg),*),
+            $crate::bindings::arrays::InDtype::F64 => $f::<f64 $(, $o)?>($($arg),*),
+            $crate::bindings::arrays::InDtype::I8 => $f::<i8 $(, $o)?>($($arg),*),
+            $crate::bindings::arrays::InDtype::U8 => $f::<u8 $(, $o)?>($($arg),*),
+            $crate::bindings::arrays::InDtype::I16 => $f::<i16 $(, $o)?>($($arg),*),
+            $crate::bindings::arrays::InDtype::U16 => $f::<u16 $(, $o)?>($($arg),*),
+            $crate::bindings::arrays::InDtype::I32 => $f::<i32 $(, $o)?>($($arg),*),
+        }
+    };
+}
+pub(crate) use for_in_dtype;
+
 /// Element types of output batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutDtype {

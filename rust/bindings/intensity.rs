@@ -5,24 +5,10 @@ use numpy::{Element, PyReadonlyArrayDyn};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 
-use super::arrays::{in_dtype, kernel_err, out_dtype, InDtype, OutDtype};
+use super::arrays::{for_in_dtype, in_dtype, kernel_err, out_dtype, OutDtype};
 use super::sampling::borrow_out;
 use crate::kernels::{intensity, Pixel};
 use crate::pool;
-
-macro_rules! for_in_dtype {
-    ($tin:expr, $f:ident::<_ $(, $o:ty)?>($($arg:expr),*)) => {
-        match $tin {
-            InDtype::F32 => $f::<f32 $(, $o)?>($($arg),*),
-            InDtype::F64 => $f::<f64 $(, $o)?>($($arg),*),
-            InDtype::I8 => $f::<i8 $(, $o)?>($($arg),*),
-            InDtype::U8 => $f::<u8 $(, $o)?>($($arg),*),
-            InDtype::I16 => $f::<i16 $(, $o)?>($($arg),*),
-            InDtype::U16 => $f::<u16 $(, $o)?>($($arg),*),
-            InDtype::I32 => $f::<i32 $(, $o)?>($($arg),*),
-        }
-    };
-}
 
 /// `(min, max, mean, sd, count)` over the non-NaN voxels of `image` (population sd), in one parallel,
 /// thread-count-independent pass (plus one for the centred squares).

@@ -7,7 +7,8 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 use super::arrays::{
-    borrow_images, in_dtype, kernel_err, out_dtype, out_view, view3, InDtype, OutDtype,
+    borrow_images, for_in_dtype, in_dtype, kernel_err, out_dtype, out_view, view3, InDtype,
+    OutDtype,
 };
 use crate::kernels::{patch, slice, Pixel};
 use crate::pool;
@@ -16,19 +17,8 @@ use crate::pool;
 macro_rules! dispatch {
     ($tin:expr, $tout:expr, $f:ident($($arg:expr),*)) => {
         match $tout {
-            OutDtype::F32 => dispatch!(@in $tin, f32, $f($($arg),*)),
-            OutDtype::F64 => dispatch!(@in $tin, f64, $f($($arg),*)),
-        }
-    };
-    (@in $tin:expr, $o:ty, $f:ident($($arg:expr),*)) => {
-        match $tin {
-            InDtype::F32 => $f::<f32, $o>($($arg),*),
-            InDtype::F64 => $f::<f64, $o>($($arg),*),
-            InDtype::I8 => $f::<i8, $o>($($arg),*),
-            InDtype::U8 => $f::<u8, $o>($($arg),*),
-            InDtype::I16 => $f::<i16, $o>($($arg),*),
-            InDtype::U16 => $f::<u16, $o>($($arg),*),
-            InDtype::I32 => $f::<i32, $o>($($arg),*),
+            OutDtype::F32 => for_in_dtype!($tin, $f::<_, f32>($($arg),*)),
+            OutDtype::F64 => for_in_dtype!($tin, $f::<_, f64>($($arg),*)),
         }
     };
 }

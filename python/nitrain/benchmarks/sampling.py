@@ -67,12 +67,12 @@ def _numpy_loop(views, batch: np.ndarray, axis: int) -> np.ndarray:
     return out
 
 
-def _torchio_slices(views, axis: int, n_items: int):
+def _torchio(views, patch, n_items: int, batch_size: int = BATCH):
+    """TorchIO's patch pipeline: a Queue fed by a UniformSampler, read through its loader."""
     import torch
     import torchio as tio
 
     subjects = [tio.Subject(img=tio.ScalarImage(tensor=torch.from_numpy(v[None]))) for v in views]
-    patch = [d if a != axis else 1 for a, d in enumerate(views[0].shape)]
     per_volume = max(1, n_items // len(views))
     queue = tio.Queue(
         tio.SubjectsDataset(subjects),
@@ -84,13 +84,10 @@ def _torchio_slices(views, axis: int, n_items: int):
         shuffle_patches=True,
         verbose=False,
     )
-    loader = tio.SubjectsLoader(queue, batch_size=BATCH, num_workers=0)
+    loader = tio.SubjectsLoader(queue, batch_size=batch_size, num_workers=0)
 
     def run():
-        n = 0
-        for b in loader:
-            n += b["img"][tio.DATA].shape[0]
-        return n
+        return sum(b["img"][tio.DATA].shape[0] for b in loader)
 
     return run
 
@@ -152,7 +149,12 @@ def run_sampling(quick: bool = False, peers: bool = True, seed: int = 0) -> str:
         if peers:
             n_items = 2 * BATCH  # TorchIO and MONAI are slow per item; a fixed count keeps the run short
             for name, make in (
-                ("TorchIO Queue+UniformSampler", lambda n=n_items, a=axis: _torchio_slices(views, a, n)),
+                (
+                    "TorchIO Queue+UniformSampler",
+                    lambda n=n_items, a=axis: _torchio(
+                        views, [d if j != a else 1 for j, d in enumerate(SHAPE)], n
+                    ),
+                ),
                 (
                     "MONAI RandSpatialCropSamples",
                     lambda n=n_items, a=axis: _monai_crops(
@@ -199,7 +201,7 @@ def run_sampling(quick: bool = False, peers: bool = True, seed: int = 0) -> str:
         try:
             import torchio as tio  # noqa: F401
 
-            r = best_rate(_torchio_blocks(views, block, n_blocks), repeats)
+            r = best_rate(_torchio(views, block, n_blocks, batch_size=n_blocks), repeats)
             rows.append(Row(workload, "TorchIO Queue+UniformSampler", r, r * nb / 1e9))
         except ImportError as e:
             skipped.append(f"TorchIO: not installed ({e.name})")
@@ -218,25 +220,3 @@ def run_sampling(quick: bool = False, peers: bool = True, seed: int = 0) -> str:
     ]
     footer = [""] + [f"- skipped {s}" for s in sorted(set(skipped))]
     return "\n".join(header) + table(rows, reference, ceiling) + "\n" + "\n".join(footer)
-
-
-def _torchio_blocks(views, block, n_items: int):
-    import torch
-    import torchio as tio
-
-    subjects = [tio.Subject(img=tio.ScalarImage(tensor=torch.from_numpy(v[None]))) for v in views]
-    per_volume = max(1, n_items // len(views))
-    queue = tio.Queue(
-        tio.SubjectsDataset(subjects),
-        max_length=per_volume * len(views),
-        samples_per_volume=per_volume,
-        sampler=tio.UniformSampler(block),
-        num_workers=0,
-        verbose=False,
-    )
-    loader = tio.SubjectsLoader(queue, batch_size=n_items, num_workers=0)
-
-    def run():
-        return sum(b["img"][tio.DATA].shape[0] for b in loader)
-
-    return run

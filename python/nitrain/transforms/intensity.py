@@ -24,8 +24,8 @@ def _number(owner: str, name: str, value) -> float:
     return float(value)
 
 
-def _apply(image, scale: float, offset: float, owner: str):
-    src = image_array(image, f"{owner}: image")
+def _apply(image, src: np.ndarray, scale: float, offset: float):
+    """``src * scale + offset`` into a new image with ``image``'s geometry (``src`` is its pixel array)."""
     out, buf = empty_like_image(image)
     _core.rescale(src, buf, scale, offset)
     return out
@@ -41,11 +41,12 @@ class RangeNormalize(BaseTransform):
             raise ValueError(f"RangeNormalize: min must not exceed max, got min={min!r} > max={max!r}")
 
     def __call__(self, image):
-        lo, hi, _, _, count = _core.intensity_stats(image_array(image, "RangeNormalize: image"))
+        src = image_array(image, "RangeNormalize: image")
+        lo, hi, _, _, count = _core.intensity_stats(src)
         if count == 0 or hi == lo:
-            return _apply(image, 0.0, self.min, "RangeNormalize")
+            return _apply(image, src, 0.0, self.min)
         scale = (self.max - self.min) / (hi - lo)
-        return _apply(image, scale, self.min - lo * scale, "RangeNormalize")
+        return _apply(image, src, scale, self.min - lo * scale)
 
 
 class NormalizeIntensity(BaseTransform):
@@ -58,11 +59,12 @@ class NormalizeIntensity(BaseTransform):
             raise ValueError(f"NormalizeIntensity: sd must be >= 0, got {sd!r}")
 
     def __call__(self, image):
-        _, _, mu, sigma, count = _core.intensity_stats(image_array(image, "NormalizeIntensity: image"))
+        src = image_array(image, "NormalizeIntensity: image")
+        _, _, mu, sigma, count = _core.intensity_stats(src)
         if count == 0 or sigma == 0:
-            return _apply(image, 0.0, self.mean, "NormalizeIntensity")
+            return _apply(image, src, 0.0, self.mean)
         scale = self.sd / sigma
-        return _apply(image, scale, self.mean - mu * scale, "NormalizeIntensity")
+        return _apply(image, src, scale, self.mean - mu * scale)
 
 
 class StandardNormalize(NormalizeIntensity):
