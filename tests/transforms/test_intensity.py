@@ -88,7 +88,7 @@ def test_bad_parameters_are_rejected_at_construction():
         tx.NormalizeIntensity(0, -1)
     with pytest.raises(TypeError, match="RangeNormalize: min must be a number"):
         tx.RangeNormalize("0", 1)
-    with pytest.raises(TypeError, match="RangeNormalize: image: expected an ANTsImage"):
+    with pytest.raises(TypeError, match="RangeNormalize: image 0 must be an ants.ANTsImage, got str"):
         tx.RangeNormalize()("brain.nii.gz")
 
 

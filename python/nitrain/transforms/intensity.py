@@ -31,7 +31,17 @@ def _apply(image, src: np.ndarray, scale: float, offset: float):
     return out
 
 
-class RangeNormalize(BaseTransform):
+class IntensityTransform(BaseTransform):
+    """An intensity transform: label maps pass through unchanged."""
+
+    def apply(self, image, params: dict, label: bool = False):
+        return image if label else self._apply(image, params)
+
+    def _apply(self, image, params: dict):
+        raise NotImplementedError
+
+
+class RangeNormalize(IntensityTransform):
     """Linearly map the image's [min, max] onto [``min``, ``max``] (default [0, 1])."""
 
     def __init__(self, min: float = 0, max: float = 1):  # noqa: A002 - the seed's parameter names
@@ -40,7 +50,7 @@ class RangeNormalize(BaseTransform):
         if self.min > self.max:
             raise ValueError(f"RangeNormalize: min must not exceed max, got min={min!r} > max={max!r}")
 
-    def __call__(self, image):
+    def _apply(self, image, params: dict):
         src = image_array(image, "RangeNormalize: image")
         lo, hi, _, _, count = _core.intensity_stats(src)
         if count == 0 or hi == lo:
@@ -49,7 +59,7 @@ class RangeNormalize(BaseTransform):
         return _apply(image, src, scale, self.min - lo * scale)
 
 
-class NormalizeIntensity(BaseTransform):
+class NormalizeIntensity(IntensityTransform):
     """Z-score the image, then give it mean ``mean`` and standard deviation ``sd`` (population sd)."""
 
     def __init__(self, mean: float = 0, sd: float = 1):
@@ -58,7 +68,7 @@ class NormalizeIntensity(BaseTransform):
         if self.sd < 0:
             raise ValueError(f"NormalizeIntensity: sd must be >= 0, got {sd!r}")
 
-    def __call__(self, image):
+    def _apply(self, image, params: dict):
         src = image_array(image, "NormalizeIntensity: image")
         _, _, mu, sigma, count = _core.intensity_stats(src)
         if count == 0 or sigma == 0:
