@@ -23,6 +23,7 @@ pub enum InDtype {
     I16,
     U16,
     I32,
+    U32,
 }
 
 /// Call `$f::<In, ..>(args)` for the runtime input dtype `$tin` (the one place that lists them).
@@ -36,6 +37,7 @@ macro_rules! for_in_dtype {
             $crate::bindings::arrays::InDtype::I16 => $f::<i16 $(, $o)?>($($arg),*),
             $crate::bindings::arrays::InDtype::U16 => $f::<u16 $(, $o)?>($($arg),*),
             $crate::bindings::arrays::InDtype::I32 => $f::<i32 $(, $o)?>($($arg),*),
+            $crate::bindings::arrays::InDtype::U32 => $f::<u32 $(, $o)?>($($arg),*),
         }
     };
 }
@@ -82,6 +84,7 @@ pub fn in_dtype(op: &str, what: &str, obj: &Bound<'_, PyAny>) -> PyResult<InDtyp
         (numpy::dtype::<i16>(py), InDtype::I16),
         (numpy::dtype::<u16>(py), InDtype::U16),
         (numpy::dtype::<i32>(py), InDtype::I32),
+        (numpy::dtype::<u32>(py), InDtype::U32),
     ];
     for (t, v) in table {
         if d.is_equiv_to(&t) {
@@ -89,7 +92,7 @@ pub fn in_dtype(op: &str, what: &str, obj: &Bound<'_, PyAny>) -> PyResult<InDtyp
         }
     }
     Err(PyTypeError::new_err(format!(
-        "{op}: {what} has dtype {}; expected one of float32, float64, int8, uint8, int16, uint16, int32",
+        "{op}: {what} has dtype {}; expected one of float32, float64, int8, uint8, int16, uint16, int32, uint32",
         dtype_name(a)
     )))
 }

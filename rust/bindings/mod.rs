@@ -1,6 +1,7 @@
 //! Thin glue between Python and the kernels: check arguments, take array views, release the GIL, run.
 
 pub mod arrays;
+pub mod filters;
 pub mod intensity;
 pub mod sampling;
 pub mod threads;
@@ -12,6 +13,10 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sampling::gather_blocks, m)?)?;
     m.add_function(wrap_pyfunction!(intensity::intensity_stats, m)?)?;
     m.add_function(wrap_pyfunction!(intensity::rescale, m)?)?;
+    m.add_function(wrap_pyfunction!(intensity::clip, m)?)?;
+    m.add_function(wrap_pyfunction!(intensity::quantiles, m)?)?;
+    m.add_function(wrap_pyfunction!(filters::add_gaussian_noise, m)?)?;
+    m.add_function(wrap_pyfunction!(filters::gaussian_smooth, m)?)?;
     m.add_function(wrap_pyfunction!(threads::num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(threads::set_num_threads, m)?)?;
     Ok(())

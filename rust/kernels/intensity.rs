@@ -126,21 +126,22 @@ where
     })
 }
 
-/// `dst = src * scale + offset`, computed in f64 and stored as `O`; any strides on either side.
-pub fn rescale<T, O>(
+/// `dst = f(src)` elementwise, through f64, for any layout on either side.
+pub fn map_into<T, O, F>(
+    op: &'static str,
     src: ArrayView<'_, T, IxDyn>,
     mut dst: ArrayViewMut<'_, O, IxDyn>,
-    scale: f64,
-    offset: f64,
+    f: F,
 ) -> Result<(), KernelError>
 where
     T: Pixel + AsPrimitive<f64>,
     O: Pixel + 'static,
     f64: AsPrimitive<O>,
+    F: Fn(f64) -> f64 + Sync,
 {
     if src.shape() != dst.shape() {
         return Err(KernelError::value(
-            "rescale",
+            op,
             format!(
                 "output shape {} differs from input shape {}",
                 super::fmt_shape(dst.shape()),
@@ -151,7 +152,7 @@ where
     if src.ndim() == 0 || src.is_empty() {
         Zip::from(&mut dst)
             .and(&src)
-            .for_each(|d, &s| *d = (s.as_() * scale + offset).as_());
+            .for_each(|d, &s| *d = f(s.as_()).as_());
         return Ok(());
     }
     let axis = Axis(slowest_axis(src.strides()));
@@ -161,9 +162,91 @@ where
         .for_each(|(mut d, s)| {
             Zip::from(&mut d)
                 .and(&s)
-                .for_each(|d, &s| *d = (s.as_() * scale + offset).as_());
+                .for_each(|d, &s| *d = f(s.as_()).as_());
         });
     Ok(())
+}
+
+/// `dst = src * scale + offset`.
+pub fn rescale<T, O>(
+    src: ArrayView<'_, T, IxDyn>,
+    dst: ArrayViewMut<'_, O, IxDyn>,
+    scale: f64,
+    offset: f64,
+) -> Result<(), KernelError>
+where
+    T: Pixel + AsPrimitive<f64>,
+    O: Pixel + 'static,
+    f64: AsPrimitive<O>,
+{
+    map_into("rescale", src, dst, |x| x * scale + offset)
+}
+
+/// `dst = min(max(src, lo), hi)`; NaN stays NaN.
+pub fn clip<T, O>(
+    src: ArrayView<'_, T, IxDyn>,
+    dst: ArrayViewMut<'_, O, IxDyn>,
+    lo: f64,
+    hi: f64,
+) -> Result<(), KernelError>
+where
+    T: Pixel + AsPrimitive<f64>,
+    O: Pixel + 'static,
+    f64: AsPrimitive<O>,
+{
+    if lo.is_nan() || hi.is_nan() || lo > hi {
+        return Err(KernelError::value(
+            "clip",
+            format!("expected low <= high, got low={lo}, high={hi}"),
+        ));
+    }
+    map_into("clip", src, dst, |x| {
+        if x < lo {
+            lo
+        } else if x > hi {
+            hi
+        } else {
+            x
+        }
+    })
+}
+
+/// Quantiles `qs` (each in [0, 1]) of the non-NaN voxels, with numpy's default 'linear' method
+/// (`np.nanquantile`). Exact: order statistics by selection, O(n) per quantile.
+pub fn quantiles<T>(src: ArrayView<'_, T, IxDyn>, qs: &[f64]) -> Result<Vec<f64>, KernelError>
+where
+    T: Pixel + AsPrimitive<f64>,
+{
+    const OP: &str = "quantiles";
+    if let Some(q) = qs.iter().find(|q| !(0.0..=1.0).contains(*q)) {
+        return Err(KernelError::value(
+            OP,
+            format!("each quantile must be in [0, 1], got {q}"),
+        ));
+    }
+    let mut values: Vec<f64> = src
+        .iter()
+        .map(|v| v.as_())
+        .filter(|x: &f64| !x.is_nan())
+        .collect();
+    if values.is_empty() {
+        return Ok(vec![f64::NAN; qs.len()]);
+    }
+    let n = values.len();
+    let mut out = Vec::with_capacity(qs.len());
+    for &q in qs {
+        let pos = q * (n - 1) as f64;
+        let lo = pos.floor() as usize;
+        let frac = pos - lo as f64;
+        let (_, &mut a, right) = values.select_nth_unstable_by(lo, f64::total_cmp);
+        let b = if frac > 0.0 && !right.is_empty() {
+            right.iter().copied().fold(f64::INFINITY, f64::min)
+        } else {
+            a
+        };
+        out.push(a + frac * (b - a));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -219,6 +302,25 @@ mod tests {
         let (one, four) = (run(1), run(4));
         assert_eq!(one.mean.to_bits(), four.mean.to_bits());
         assert_eq!(one.sd.to_bits(), four.sd.to_bits());
+    }
+
+    #[test]
+    fn quantiles_match_numpy_linear_method() {
+        let a = ndarray::Array::from_iter([5.0f32, 1.0, f32::NAN, 3.0, 2.0, 4.0]).into_dyn();
+        let q = quantiles(a.view(), &[0.0, 0.25, 0.5, 0.9, 1.0]).unwrap();
+        for (got, want) in q.iter().zip([1.0, 2.0, 3.0, 4.6, 5.0]) {
+            assert!((got - want).abs() < 1e-12, "{q:?}");
+        }
+        assert!(quantiles(a.view(), &[1.5]).is_err());
+    }
+
+    #[test]
+    fn clip_bounds_values_and_rejects_reversed_bounds() {
+        let a = ndarray::Array::from_iter([-2.0f64, 0.5, 9.0]).into_dyn();
+        let mut o = ArrayD::<f32>::zeros(IxDyn(&[3]));
+        clip(a.view(), o.view_mut(), 0.0, 1.0).unwrap();
+        assert_eq!(o.as_slice().unwrap(), &[0.0, 0.5, 1.0]);
+        assert!(clip(a.view(), o.view_mut(), 1.0, 0.0).is_err());
     }
 
     #[test]

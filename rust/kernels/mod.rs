@@ -3,8 +3,11 @@
 pub mod copy;
 pub mod error;
 pub mod intensity;
+pub mod noise;
 pub mod patch;
+pub mod random;
 pub mod slice;
+pub mod smooth;
 
 pub use error::KernelError;
 

@@ -14,7 +14,7 @@ from nitrain.samplers._extract import (
     random_origins,
 )
 
-DTYPES = [np.float32, np.float64, np.int16, np.uint8, np.int8, np.uint16, np.int32]
+DTYPES = [np.float32, np.float64, np.int16, np.uint8, np.int8, np.uint16, np.int32, np.uint32]
 
 
 def _values(rng, shape, dtype):

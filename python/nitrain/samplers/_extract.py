@@ -16,7 +16,9 @@ from nitrain import _core
 
 Channel = Literal["first", "last"] | None
 
-_DTYPES = {np.dtype(t) for t in (np.float32, np.float64, np.int8, np.uint8, np.int16, np.uint16, np.int32)}
+_DTYPES = {
+    np.dtype(t) for t in (np.float32, np.float64, np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32)
+}
 _OUT_DTYPES = {np.dtype(np.float32), np.dtype(np.float64)}
 
 

@@ -82,3 +82,44 @@ class StandardNormalize(NormalizeIntensity):
 
     def __init__(self):
         super().__init__(0, 1)
+
+
+class Clip(IntensityTransform):
+    """Limit intensities to [``low``, ``high``] (either may be ``None`` for no bound). NaN stays NaN."""
+
+    def __init__(self, low: float | None = None, high: float | None = None):
+        self.low = None if low is None else _number("Clip", "low", low)
+        self.high = None if high is None else _number("Clip", "high", high)
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError(f"Clip: low must not exceed high, got low={low!r} > high={high!r}")
+
+    def _apply(self, image, params: dict):
+        src = image_array(image, "Clip: image")
+        out, buf = empty_like_image(image)
+        lo = -math.inf if self.low is None else self.low
+        hi = math.inf if self.high is None else self.high
+        _core.clip(src, buf, lo, hi)
+        return out
+
+
+class QuantileClip(IntensityTransform):
+    """Limit intensities to the image's own [``lower``, ``upper``] quantiles (default 1% and 99%),
+    computed exactly over the non-NaN voxels (numpy's 'linear' method)."""
+
+    def __init__(self, lower: float = 0.01, upper: float = 0.99):
+        self.lower = _number("QuantileClip", "lower", lower)
+        self.upper = _number("QuantileClip", "upper", upper)
+        if not 0 <= self.lower <= self.upper <= 1:
+            raise ValueError(
+                f"QuantileClip: expected 0 <= lower <= upper <= 1, got lower={lower!r}, upper={upper!r}"
+            )
+
+    def _apply(self, image, params: dict):
+        src = image_array(image, "QuantileClip: image")
+        lo, hi = _core.quantiles(src, [self.lower, self.upper])
+        out, buf = empty_like_image(image)
+        if math.isnan(lo):  # every voxel is NaN
+            buf[...] = src
+        else:
+            _core.clip(src, buf, lo, hi)
+        return out

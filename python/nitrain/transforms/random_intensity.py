@@ -1,0 +1,89 @@
+"""Random noise and smoothing, computed by the Rust kernels.
+
+Each draw makes its parameters (and, for noise, a 63-bit seed) from the generator it is given; the kernel's
+randomness is counter-based, so the same draw gives the same image on any number of threads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nitrain import _core
+from nitrain.samplers._extract import image_array
+from nitrain.transforms._ants import empty_like_image
+from nitrain.transforms.base import RandomTransform
+
+
+def _range(owner: str, name: str, value, minimum: float = 0.0) -> tuple[float, float]:
+    """A number or a (min, max) pair, both >= ``minimum``."""
+    if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
+        lo = hi = float(value)
+    else:
+        try:
+            lo, hi = (float(v) for v in value)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{owner}: {name} must be a number or a (min, max) pair, got {value!r}"
+            ) from None
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo < minimum or lo > hi:
+        raise ValueError(f"{owner}: {name} must satisfy {minimum} <= min <= max (finite), got {value!r}")
+    return lo, hi
+
+
+class RandomNoise(RandomTransform):
+    """Add Gaussian noise of standard deviation ``sd`` (intensity units; a number or a (min, max) range
+    drawn uniformly per call)."""
+
+    def __init__(self, sd=0.1, p: float = 1.0, seed=None):
+        super().__init__(p=p, seed=seed)
+        self.sd = _range("RandomNoise", "sd", sd)
+
+    def draw(self, rng: np.random.Generator, image) -> dict:
+        return {"sd": float(rng.uniform(*self.sd)), "seed": int(rng.integers(0, 2**63))}
+
+    def apply(self, image, params: dict, label: bool = False):
+        if label:
+            return image
+        src = image_array(image, "RandomNoise: image")
+        out, buf = empty_like_image(image)
+        _core.add_gaussian_noise(src, buf, params["sd"], params["seed"], 0)
+        return out
+
+
+def smooth(image, sigma, physical: bool = False, truncate: float = 4.0):
+    """Gaussian-smooth an ANTs image (``sigma`` per axis or one for all, in voxels or, with
+    ``physical=True``, in mm through the image spacing). Same numbers as ``scipy.ndimage.gaussian_filter``
+    with mode 'reflect'."""
+    src = image_array(image, "smooth: image")
+    sig = np.broadcast_to(np.asarray(sigma, dtype=float), (src.ndim,)).copy()
+    if physical:
+        sig = sig / np.asarray(image.spacing, dtype=float)
+    out, buf = empty_like_image(image)
+    _core.gaussian_smooth(src, buf, sig.tolist(), truncate)
+    return out
+
+
+class RandomSmoothing(RandomTransform):
+    """Gaussian blur with a sigma drawn uniformly from [``min_sigma``, ``max_sigma``] (the same on every
+    axis; in voxels, or in mm with ``physical=True``)."""
+
+    def __init__(
+        self,
+        min_sigma: float = 0.0,
+        max_sigma: float = 1.0,
+        physical: bool = False,
+        p: float = 1.0,
+        seed=None,
+    ):
+        super().__init__(p=p, seed=seed)
+        lo, hi = _range("RandomSmoothing", "sigma", (min_sigma, max_sigma))
+        self.min_sigma, self.max_sigma = lo, hi
+        self.physical = bool(physical)
+
+    def draw(self, rng: np.random.Generator, image) -> dict:
+        return {"sigma": float(rng.uniform(self.min_sigma, self.max_sigma))}
+
+    def apply(self, image, params: dict, label: bool = False):
+        if label:
+            return image
+        return smooth(image, params["sigma"], physical=self.physical)
