@@ -25,6 +25,7 @@ struct Partial {
     min: f64,
     max: f64,
     sum: f64,
+    sumsq: f64,
     count: u64,
 }
 
@@ -33,8 +34,19 @@ impl Partial {
         min: f64::INFINITY,
         max: f64::NEG_INFINITY,
         sum: 0.0,
+        sumsq: 0.0,
         count: 0,
     };
+
+    fn merge(self, p: Partial) -> Partial {
+        Partial {
+            min: self.min.min(p.min),
+            max: self.max.max(p.max),
+            sum: self.sum + p.sum,
+            sumsq: self.sumsq + p.sumsq,
+            count: self.count + p.count,
+        }
+    }
 }
 
 fn slowest_axis(strides: &[isize]) -> usize {
@@ -43,7 +55,51 @@ fn slowest_axis(strides: &[isize]) -> usize {
         .unwrap_or(0)
 }
 
-/// One fused pass for min/max/sum, a second for the centred sum of squares (numerically stable).
+const LANES: usize = 8;
+
+/// Min, max, shifted sum and sum of squares of a run, in `LANES` independent accumulators (so the
+/// compiler vectorises it), combined in a fixed order. NaN fails every comparison and is masked out.
+fn accumulate<T: Pixel + AsPrimitive<f64>>(run: &[T], shift: f64) -> Partial {
+    let mut mn = [f64::INFINITY; LANES];
+    let mut mx = [f64::NEG_INFINITY; LANES];
+    let mut s1 = [0.0f64; LANES];
+    let mut s2 = [0.0f64; LANES];
+    let mut n = [0u64; LANES];
+    let mut step = |l: usize, v: &T| {
+        let x: f64 = v.as_();
+        let ok = !x.is_nan();
+        mn[l] = if x < mn[l] { x } else { mn[l] };
+        mx[l] = if x > mx[l] { x } else { mx[l] };
+        let d = if ok { x - shift } else { 0.0 };
+        s1[l] += d;
+        s2[l] += d * d;
+        n[l] += ok as u64;
+    };
+    let chunks = run.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (l, v) in c.iter().enumerate() {
+            step(l, v);
+        }
+    }
+    for (l, v) in rest.iter().enumerate() {
+        step(l, v);
+    }
+    let mut p = Partial::EMPTY;
+    for l in 0..LANES {
+        p = p.merge(Partial {
+            min: mn[l],
+            max: mx[l],
+            sum: s1[l],
+            sumsq: s2[l],
+            count: n[l],
+        });
+    }
+    p
+}
+
+/// Min, max, mean and population sd of the non-NaN voxels in one fused pass. Sums are taken about a
+/// shift (the first non-NaN voxel found) so the variance does not cancel catastrophically.
 pub fn stats<T>(src: ArrayView<'_, T, IxDyn>) -> Result<Stats, KernelError>
 where
     T: Pixel + AsPrimitive<f64>,
@@ -59,35 +115,25 @@ where
     } else {
         src
     };
+    let shift = src
+        .iter()
+        .map(|v| -> f64 { v.as_() })
+        .find(|x| !x.is_nan())
+        .unwrap_or(0.0);
     let axis = Axis(slowest_axis(src.strides()));
     let partials: Vec<Partial> = src
         .axis_iter(axis)
         .into_par_iter()
-        .map(|chunk| {
-            let mut p = Partial::EMPTY;
-            let mut add = |v: &T| {
-                let x: f64 = v.as_();
-                if !x.is_nan() {
-                    p.min = p.min.min(x);
-                    p.max = p.max.max(x);
-                    p.sum += x;
-                    p.count += 1;
-                }
-            };
+        .map(|chunk| match chunk.as_slice_memory_order() {
             // Memory order when the chunk is contiguous (an ANTs view is Fortran-ordered).
-            match chunk.as_slice_memory_order() {
-                Some(sl) => sl.iter().for_each(&mut add),
-                None => chunk.iter().for_each(&mut add),
+            Some(run) => accumulate(run, shift),
+            None => {
+                let run: Vec<T> = chunk.iter().copied().collect();
+                accumulate(&run, shift)
             }
-            p
         })
         .collect();
-    let total = partials.iter().fold(Partial::EMPTY, |a, p| Partial {
-        min: a.min.min(p.min),
-        max: a.max.max(p.max),
-        sum: a.sum + p.sum,
-        count: a.count + p.count,
-    });
+    let total = partials.iter().fold(Partial::EMPTY, |a, p| a.merge(*p));
     if total.count == 0 {
         return Ok(Stats {
             min: f64::NAN,
@@ -97,31 +143,14 @@ where
             count: 0,
         });
     }
-    let mean = total.sum / total.count as f64;
-    let squares: Vec<f64> = src
-        .axis_iter(axis)
-        .into_par_iter()
-        .map(|chunk| {
-            let sq = |v: &T| {
-                let x: f64 = v.as_();
-                if x.is_nan() {
-                    0.0
-                } else {
-                    (x - mean) * (x - mean)
-                }
-            };
-            match chunk.as_slice_memory_order() {
-                Some(sl) => sl.iter().map(sq).sum::<f64>(),
-                None => chunk.iter().map(sq).sum::<f64>(),
-            }
-        })
-        .collect();
-    let ss: f64 = squares.iter().sum();
+    let n = total.count as f64;
+    let m1 = total.sum / n;
+    let var = (total.sumsq / n - m1 * m1).max(0.0);
     Ok(Stats {
         min: total.min,
         max: total.max,
-        mean,
-        sd: (ss / total.count as f64).sqrt(),
+        mean: shift + m1,
+        sd: var.sqrt(),
         count: total.count,
     })
 }

@@ -8,6 +8,7 @@
 use ndarray::{s, ArrayView3, ArrayViewMut, Axis, IxDyn};
 use num_traits::{AsPrimitive, Float};
 use rayon::prelude::*;
+use std::sync::Mutex;
 
 use super::{fmt_shape, KernelError, Pixel};
 
@@ -35,6 +36,52 @@ fn reflect(i: isize, n: usize) -> usize {
     (if m >= n { 2 * n - 1 - m } else { m }) as usize
 }
 
+/// Work buffers kept between calls. A fresh 35 MB buffer costs more than the smoothing itself: every
+/// first write to one of its zero pages is a copy-on-write fault with a TLB shoot-down across CPUs.
+pub trait Scratch: Sized + Copy + Send + 'static {
+    fn pool() -> &'static Mutex<Vec<Vec<Self>>>;
+
+    /// A buffer of length `n` (contents unspecified: callers overwrite it).
+    fn take(n: usize, fill: Self) -> Vec<Self> {
+        let mut v = Self::pool()
+            .lock()
+            .ok()
+            .and_then(|mut p| {
+                let i = p.iter().position(|b| b.capacity() >= n)?;
+                Some(p.swap_remove(i))
+            })
+            .unwrap_or_default();
+        if v.len() >= n {
+            v.truncate(n);
+        } else {
+            v.resize(n, fill);
+        }
+        v
+    }
+
+    fn give(v: Vec<Self>) {
+        if let Ok(mut p) = Self::pool().lock() {
+            if p.len() < 4 {
+                p.push(v);
+            }
+        }
+    }
+}
+
+impl Scratch for f32 {
+    fn pool() -> &'static Mutex<Vec<Vec<f32>>> {
+        static P: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
+        &P
+    }
+}
+
+impl Scratch for f64 {
+    fn pool() -> &'static Mutex<Vec<Vec<f64>>> {
+        static P: Mutex<Vec<Vec<f64>>> = Mutex::new(Vec::new());
+        &P
+    }
+}
+
 /// `out += w * x`, elementwise.
 #[inline]
 fn axpy<O: Float>(out: &mut [O], w: O, x: &[O]) {
@@ -53,7 +100,7 @@ pub fn gaussian<T, O>(
 ) -> Result<(), KernelError>
 where
     T: Pixel + AsPrimitive<O>,
-    O: Pixel + Float + 'static,
+    O: Pixel + Float + Scratch,
     f64: AsPrimitive<O>,
 {
     const OP: &str = "gaussian smoothing";
@@ -89,6 +136,12 @@ where
             format!("truncate must be a positive number, got {truncate}"),
         ));
     }
+    if !dst.view().reversed_axes().is_standard_layout() {
+        return Err(KernelError::value(
+            OP,
+            "the output must be a Fortran-ordered contiguous array",
+        ));
+    }
     if src.is_empty() {
         return Ok(());
     }
@@ -112,50 +165,49 @@ where
     };
     let (w0, w1, w2) = (weights(0), weights(1), weights(2));
 
-    // Pass 1: along axis 0, from the source (any layout) into Fortran-ordered `a`.
-    let mut a = vec![O::zero(); plane * n2];
-    let r0 = (w0.len() / 2) as isize;
-    a.par_chunks_mut(plane)
-        .enumerate()
-        .for_each(|(k, out_plane)| {
-            let mut padded = vec![O::zero(); n0 + 2 * r0 as usize];
-            for (j, out_col) in out_plane.chunks_mut(n0).enumerate() {
+    // Passes 1 and 2, fused plane by plane: along axis 0 from the source (any layout) into a plane-sized
+    // buffer that stays in L2, then along axis 1 (sums of whole columns) into the Fortran-ordered `b`.
+    let mut b = O::take(plane * n2, O::zero());
+    let (r0, r1) = ((w0.len() / 2) as isize, (w1.len() / 2) as isize);
+    let r = r0 as usize;
+    b.par_chunks_mut(plane).enumerate().for_each_init(
+        || (vec![O::zero(); plane], vec![O::zero(); n0 + 2 * r]),
+        |(tmp, padded), (k, out_plane)| {
+            for (j, tmp_col) in tmp.chunks_mut(n0).enumerate() {
                 let line = src3.slice(s![.., j, k]);
                 match line.as_slice() {
                     Some(l) => {
-                        for (p, v) in padded.iter_mut().enumerate() {
-                            *v = l[reflect(p as isize - r0, n0)].as_();
+                        for (p, &v) in padded[r..r + n0].iter_mut().zip(l) {
+                            *p = v.as_();
                         }
                     }
                     None => {
-                        for (p, v) in padded.iter_mut().enumerate() {
-                            *v = line[reflect(p as isize - r0, n0)].as_();
+                        for (p, &v) in padded[r..r + n0].iter_mut().zip(line.iter()) {
+                            *p = v.as_();
                         }
                     }
                 }
-                out_col.iter_mut().for_each(|o| *o = O::zero());
+                // The borders, reflected (any kernel radius, even wider than the line).
+                for p in (0..r).chain(r + n0..n0 + 2 * r) {
+                    padded[p] = padded[r + reflect(p as isize - r0, n0)];
+                }
+                tmp_col.iter_mut().for_each(|o| *o = O::zero());
                 for (t, &w) in w0.iter().enumerate() {
-                    axpy(out_col, w, &padded[t..t + n0]);
+                    axpy(tmp_col, w, &padded[t..t + n0]);
                 }
             }
-        });
-
-    // Pass 2: along axis 1, plane by plane, as sums of whole columns.
-    let mut b = vec![O::zero(); plane * n2];
-    let r1 = (w1.len() / 2) as isize;
-    b.par_chunks_mut(plane)
-        .zip(a.par_chunks(plane))
-        .for_each(|(out_plane, in_plane)| {
             for (j, out_col) in out_plane.chunks_mut(n0).enumerate() {
+                out_col.iter_mut().for_each(|o| *o = O::zero());
                 for (t, &w) in w1.iter().enumerate() {
                     let jj = reflect(j as isize - r1 + t as isize, n1);
-                    axpy(out_col, w, &in_plane[jj * n0..(jj + 1) * n0]);
+                    axpy(out_col, w, &tmp[jj * n0..(jj + 1) * n0]);
                 }
             }
-        });
-    drop(a);
+        },
+    );
 
-    // Pass 3: along axis 2, each output plane a sum of whole input planes, written into `dst`.
+    // Pass 3: along axis 2. Each output plane is a weighted sum of whole input planes; planes are taken in
+    // groups and swept in blocks of the plane so the input planes a group needs stay in L2.
     let r2 = (w2.len() / 2) as isize;
     let mut dst_rev = dst.view_mut().reversed_axes();
     let Some(out) = dst_rev.as_slice_mut() else {
@@ -164,13 +216,23 @@ where
             "the output must be a Fortran-ordered contiguous array",
         ));
     };
-    out.par_chunks_mut(plane)
+    const GROUP: usize = 8;
+    const BLOCK: usize = 2048;
+    out.par_chunks_mut(plane * GROUP)
         .enumerate()
-        .for_each(|(k, out_plane)| {
-            out_plane.iter_mut().for_each(|o| *o = O::zero());
-            for (t, &w) in w2.iter().enumerate() {
-                let kk = reflect(k as isize - r2 + t as isize, n2);
-                axpy(out_plane, w, &b[kk * plane..(kk + 1) * plane]);
+        .for_each(|(g, out_group)| {
+            let k0 = g * GROUP;
+            for b0 in (0..plane).step_by(BLOCK) {
+                let b1 = (b0 + BLOCK).min(plane);
+                for (dk, out_plane) in out_group.chunks_mut(plane).enumerate() {
+                    let k = k0 + dk;
+                    let seg = &mut out_plane[b0..b1];
+                    seg.iter_mut().for_each(|o| *o = O::zero());
+                    for (t, &w) in w2.iter().enumerate() {
+                        let kk = reflect(k as isize - r2 + t as isize, n2);
+                        axpy(seg, w, &b[kk * plane + b0..kk * plane + b1]);
+                    }
+                }
             }
         });
     Ok(())

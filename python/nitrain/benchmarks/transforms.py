@@ -1,0 +1,136 @@
+"""Transforms on one 197x233x189 float32 ANTs image: nitrain against the numpy/scipy formulas, ANTs,
+TorchIO and MONAI, image in and image out, in one run."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+
+import numpy as np
+
+SHAPE = (197, 233, 189)
+
+
+def _best_ms(fn, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best * 1e3
+
+
+def _to_image(ants, arr, like):
+    return ants.from_numpy(arr, spacing=like.spacing, origin=like.origin, direction=like.direction)
+
+
+def run_transforms(quick: bool = False, peers: bool = True, seed: int = 0) -> str:
+    import ants
+    import scipy.ndimage as ndi
+
+    from nitrain import get_num_threads
+    from nitrain import transforms as tx
+
+    rng = np.random.default_rng(seed)
+    img = ants.from_numpy(
+        np.asfortranarray(rng.random(SHAPE, dtype=np.float32) * 1000), spacing=(1.0, 1.0, 1.0)
+    )
+    repeats = 2 if quick else 5
+    rows: list[tuple[str, str, float]] = []
+
+    def numpy_range():
+        a = img.numpy()
+        lo, hi = a.min(), a.max()
+        return _to_image(ants, (a - lo) / (hi - lo), img)
+
+    def numpy_zscore():
+        a = img.numpy()
+        return _to_image(ants, (a - a.mean()) / a.std(), img)
+
+    def numpy_noise():
+        a = img.numpy()
+        return _to_image(ants, a + rng.standard_normal(a.shape, dtype=np.float32) * 0.2, img)
+
+    def scipy_smooth():
+        return _to_image(ants, ndi.gaussian_filter(img.numpy(), 1.5), img)
+
+    noise, smoothing = tx.RandomNoise(0.2, seed=1), tx.RandomSmoothing(1.5, 1.5, seed=1)
+    cases = [
+        ("RangeNormalize(0, 1)", lambda: tx.RangeNormalize(0, 1)(img), [("numpy formula", numpy_range)]),
+        (
+            "NormalizeIntensity(0, 1)",
+            lambda: tx.NormalizeIntensity(0, 1)(img),
+            [("numpy formula", numpy_zscore)],
+        ),
+        ("RandomNoise(sd=0.2)", lambda: noise(img), [("numpy standard_normal + add", numpy_noise)]),
+        (
+            "RandomSmoothing(sigma=1.5)",
+            lambda: smoothing(img),
+            [
+                ("scipy.ndimage.gaussian_filter", scipy_smooth),
+                ("ants.smooth_image", lambda: ants.smooth_image(img, 1.5)),
+            ],
+        ),
+    ]
+    if peers:
+        cases = _add_peers(cases, img, rng)
+    lines = [
+        "## Transform benchmark",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, nitrain on {get_num_threads()} threads. "
+        f"One 197x233x189 float32 ANTs image in, a new image out (peers that work on arrays or tensors are "
+        f"timed on those, without conversion). Best of {repeats}, milliseconds.",
+        "",
+        "| transform | method | ms | nitrain speed-up |",
+        "|---|---|---:|---:|",
+    ]
+    for name, ours, others in cases:
+        t_ours = _best_ms(ours, repeats)
+        lines.append(f"| {name} | nitrain | {t_ours:.1f} | 1.0x (reference) |")
+        for label, fn in others:
+            t = _best_ms(fn, repeats)
+            lines.append(f"| {name} | {label} | {t:.1f} | {t / t_ours:.1f}x |")
+        rows.append((name, "nitrain", t_ours))
+    return "\n".join(lines)
+
+
+def _add_peers(cases, img, rng):
+    out = []
+    tensor = None
+    try:
+        import torch
+        import torchio as tio
+
+        tensor = torch.from_numpy(img.numpy()[None])
+        subject = tio.ScalarImage(tensor=tensor)
+        tio_peers = {
+            "RangeNormalize(0, 1)": ("TorchIO RescaleIntensity", tio.RescaleIntensity(out_min_max=(0, 1))),
+            "NormalizeIntensity(0, 1)": ("TorchIO ZNormalization", tio.ZNormalization()),
+            "RandomNoise(sd=0.2)": ("TorchIO RandomNoise", tio.RandomNoise(std=(0.2, 0.2))),
+            "RandomSmoothing(sigma=1.5)": ("TorchIO RandomBlur", tio.RandomBlur(std=(1.5, 1.5))),
+        }
+    except ImportError:
+        tio_peers = {}
+    try:
+        import monai.transforms as mt
+
+        arr = img.numpy()[None]
+        monai_peers = {
+            "RangeNormalize(0, 1)": ("MONAI ScaleIntensity", mt.ScaleIntensity(minv=0.0, maxv=1.0)),
+            "NormalizeIntensity(0, 1)": ("MONAI NormalizeIntensity", mt.NormalizeIntensity()),
+            "RandomNoise(sd=0.2)": ("MONAI RandGaussianNoise", mt.RandGaussianNoise(prob=1.0, std=0.2)),
+            "RandomSmoothing(sigma=1.5)": ("MONAI GaussianSmooth", mt.GaussianSmooth(sigma=1.5)),
+        }
+    except ImportError:
+        monai_peers, arr = {}, None
+    for name, ours, others in cases:
+        others = list(others)
+        if name in tio_peers:
+            label, t = tio_peers[name]
+            others.append((label, lambda t=t: t(subject)))
+        if name in monai_peers:
+            label, t = monai_peers[name]
+            others.append((label, lambda t=t: t(arr)))
+        out.append((name, ours, others))
+    return out
