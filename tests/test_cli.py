@@ -37,3 +37,11 @@ def test_bench_prints_a_ratio_table(tmp_path):
         assert f"| slices axis {axis}, shuffled, batch 32 | numpy fancy indexing |" in report
     assert "| 64 random 64^3 blocks | numpy slicing + copy |" in report
     assert "memcpy (numpy copyto)" in report
+    for name in (
+        "RangeNormalize(0, 1)",
+        "NormalizeIntensity(0, 1)",
+        "RandomNoise(sd=0.2)",
+        "RandomSmoothing(sigma=1.5)",
+    ):
+        assert f"| {name} | nitrain |" in report
+    assert "| RandomSmoothing(sigma=1.5) | ants.smooth_image |" in report

@@ -10,13 +10,18 @@ from importlib.util import find_spec
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from nitrain.benchmarks import run_sampling
+    from nitrain.benchmarks import run_sampling, run_transforms
 
     if args.threads is not None:
         from nitrain import set_num_threads
 
         set_num_threads(args.threads)
-    report = run_sampling(quick=args.quick, peers=not args.no_peers)
+    parts = []
+    if args.only in (None, "sampling"):
+        parts.append(run_sampling(quick=args.quick, peers=not args.no_peers))
+    if args.only in (None, "transforms"):
+        parts.append(run_transforms(quick=args.quick, peers=not args.no_peers))
+    report = "\n\n".join(parts)
     print(report)
     if args.out:
         with open(args.out, "w") as fh:
@@ -45,11 +50,14 @@ def _info(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nitrain", description="Medical-imaging-native deep learning.")
     sub = parser.add_subparsers(dest="command", required=True)
-    bench = sub.add_parser("bench", help="benchmark the sampling kernels against numpy, TorchIO and MONAI")
+    bench = sub.add_parser(
+        "bench", help="benchmark sampling and transforms against numpy/scipy, ANTs, TorchIO and MONAI"
+    )
     bench.add_argument("--quick", action="store_true", help="fewer items and repeats")
     bench.add_argument("--no-peers", action="store_true", help="skip TorchIO and MONAI")
     bench.add_argument("--threads", type=int, default=None, help="kernel threads (default: all CPUs)")
     bench.add_argument("--out", help="also write the report (markdown) to this file")
+    bench.add_argument("--only", choices=["sampling", "transforms"], help="run one benchmark only")
     bench.set_defaults(func=_bench)
     info = sub.add_parser("info", help="versions, threads, frameworks and GPU found")
     info.set_defaults(func=_info)

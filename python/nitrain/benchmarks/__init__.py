@@ -5,5 +5,6 @@ nothing here is asserted by the test suite.
 """
 
 from nitrain.benchmarks.sampling import run_sampling
+from nitrain.benchmarks.transforms import run_transforms
 
-__all__ = ["run_sampling"]
+__all__ = ["run_sampling", "run_transforms"]

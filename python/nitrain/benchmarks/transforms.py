@@ -37,7 +37,6 @@ def run_transforms(quick: bool = False, peers: bool = True, seed: int = 0) -> st
         np.asfortranarray(rng.random(SHAPE, dtype=np.float32) * 1000), spacing=(1.0, 1.0, 1.0)
     )
     repeats = 2 if quick else 5
-    rows: list[tuple[str, str, float]] = []
 
     def numpy_range():
         a = img.numpy()
@@ -91,7 +90,6 @@ def run_transforms(quick: bool = False, peers: bool = True, seed: int = 0) -> st
         for label, fn in others:
             t = _best_ms(fn, repeats)
             lines.append(f"| {name} | {label} | {t:.1f} | {t / t_ours:.1f}x |")
-        rows.append((name, "nitrain", t_ours))
     return "\n".join(lines)
 
 
