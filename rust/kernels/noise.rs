@@ -8,7 +8,7 @@ use ndarray::{ArrayView, ArrayViewMut, Axis, IxDyn};
 use num_traits::AsPrimitive;
 use rayon::prelude::*;
 
-use super::random::Counter;
+use super::random::{tables, Counter};
 use super::{fmt_shape, KernelError, Pixel};
 
 /// `dst = src + sd * N(0, 1)`, computed in f64 and stored as `O`.
@@ -45,6 +45,7 @@ where
         return Ok(());
     }
     let rng = Counter::new(seed, stream);
+    let zig = tables();
     // Fortran order = C order of the reversed axes; chunks are the first reversed axis (the slowest).
     let src = src.reversed_axes();
     let dst = dst.reversed_axes();
@@ -63,12 +64,12 @@ where
             match (d.as_slice_mut(), s.as_slice()) {
                 (Some(d), Some(s)) => {
                     for (i, (d, s)) in d.iter_mut().zip(s).enumerate() {
-                        *d = (s.as_() + sd * rng.normal(base + i as u64)).as_();
+                        *d = (s.as_() + sd * rng.normal_with(zig, base + i as u64)).as_();
                     }
                 }
                 _ => {
                     for (i, (d, s)) in d.iter_mut().zip(s.iter()).enumerate() {
-                        *d = (s.as_() + sd * rng.normal(base + i as u64)).as_();
+                        *d = (s.as_() + sd * rng.normal_with(zig, base + i as u64)).as_();
                     }
                 }
             }

@@ -41,19 +41,23 @@ impl Counter {
     /// A uniform deviate in (0, 1) from the `k`-th value of voxel `index`.
     #[inline(always)]
     pub fn uniform(&self, index: u64, k: u64) -> f64 {
-        ((self.bits(index, k) >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)
+        (((self.bits(index, k) >> 11) as i64) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)
     }
 
     /// A standard normal deviate for voxel `index`.
-    #[inline(always)]
     pub fn normal(&self, index: u64) -> f64 {
-        let t = tables();
+        self.normal_with(tables(), index)
+    }
+
+    /// As `normal`, with the ziggurat tables already at hand (hoisted out of hot loops).
+    #[inline(always)]
+    pub fn normal_with(&self, t: &Tables, index: u64) -> f64 {
         let mut k = 0u64;
         loop {
             let b = self.bits(index, k);
             k += 1;
             let layer = (b & 0x7F) as usize;
-            let u = 2.0 * (((b >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)) - 1.0;
+            let u = 2.0 * ((((b >> 11) as i64) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)) - 1.0;
             if u.abs() < t.ratio[layer] {
                 return u * t.x[layer];
             }
@@ -87,12 +91,12 @@ const BLOCKS: usize = 128;
 const R: f64 = 3.442_619_855_899;
 const V: f64 = 9.912_563_035_262_17e-3;
 
-struct Tables {
+pub struct Tables {
     x: [f64; BLOCKS + 1],
     ratio: [f64; BLOCKS],
 }
 
-fn tables() -> &'static Tables {
+pub fn tables() -> &'static Tables {
     static T: OnceLock<Tables> = OnceLock::new();
     T.get_or_init(|| {
         let mut x = [0.0; BLOCKS + 1];
