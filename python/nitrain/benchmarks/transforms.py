@@ -13,6 +13,7 @@ SHAPE = (197, 233, 189)
 
 
 def _best_ms(fn, repeats: int) -> float:
+    fn()  # warm-up: first-call costs (thread pools, tables, imports) are not what is compared
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
