@@ -88,7 +88,7 @@ fn smooth_typed<'py, T, O>(
 ) -> PyResult<()>
 where
     T: Element + Pixel + AsPrimitive<O>,
-    O: Element + Pixel + Float + smooth::Scratch,
+    O: Element + Pixel + Float,
     f64: AsPrimitive<O>,
 {
     let arr = image.extract::<PyReadonlyArrayDyn<'py, T>>()?;

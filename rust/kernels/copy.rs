@@ -5,6 +5,7 @@
 //! in L1 (a cache-blocked transpose). This is what makes a Fortran-ordered ANTs view land in a C-ordered
 //! batch at memory speed.
 
+use ndarray::ShapeBuilder;
 use ndarray::{ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3, Axis};
 use num_traits::AsPrimitive;
 
@@ -149,6 +150,56 @@ where
     for (s, d) in src
         .axis_iter(Axis(outer))
         .zip(dst.axis_iter_mut(Axis(outer)))
+    {
+        copy_cast_2d(s, d);
+    }
+}
+
+/// `copy_cast_3d` for a block that changes memory order (the source's fastest axis is not the
+/// destination's): first a same-order copy into `scratch` (long contiguous reads), padded so that its
+/// rows do not alias in the cache, then a cache-blocked transpose out of `scratch`, which is small enough
+/// to stay in L2. Other cases go straight to `copy_cast_3d`.
+pub fn copy_block<T, O>(src: ArrayView3<'_, T>, dst: ArrayViewMut3<'_, O>, scratch: &mut Vec<T>)
+where
+    T: Pixel + AsPrimitive<O>,
+    O: Pixel,
+{
+    let shape = [src.shape()[0], src.shape()[1], src.shape()[2]];
+    let fastest = |st: &[isize]| (0..3).min_by_key(|&a| st[a].unsigned_abs()).unwrap_or(0);
+    let (fs, fd) = (fastest(src.strides()), fastest(dst.strides()));
+    if shape.contains(&1) || fs == fd || src.strides()[fs].unsigned_abs() != 1 {
+        copy_cast_3d(src, dst);
+        return;
+    }
+    let other = 3 - fs - fd;
+    // Scratch in the source's order: fs fastest (padded by one), then fd, then the other axis.
+    let mut strides = [0usize; 3];
+    strides[fs] = 1;
+    strides[fd] = shape[fs] + 1;
+    strides[other] = strides[fd] * shape[fd];
+    let len = strides[other] * shape[other];
+    if scratch.len() < len {
+        scratch.resize(len, T::default());
+    }
+    let Ok(mut tmp) = ArrayViewMut3::from_shape(
+        ndarray::Ix3(shape[0], shape[1], shape[2])
+            .strides(ndarray::Ix3(strides[0], strides[1], strides[2])),
+        &mut scratch[..len],
+    ) else {
+        copy_cast_3d(src, dst);
+        return;
+    };
+    // Stage 1: runs along the source's contiguous axis, copied as slices.
+    for (sl, mut dl) in src.lanes(Axis(fs)).into_iter().zip(tmp.lanes_mut(Axis(fs))) {
+        match (sl.as_slice(), dl.as_slice_mut()) {
+            (Some(a), Some(b)) => b.copy_from_slice(a),
+            _ => dl.assign(&sl),
+        }
+    }
+    let mut dst = dst;
+    for (s, d) in tmp
+        .axis_iter(Axis(other))
+        .zip(dst.axis_iter_mut(Axis(other)))
     {
         copy_cast_2d(s, d);
     }

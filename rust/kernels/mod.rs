@@ -6,6 +6,7 @@ pub mod intensity;
 pub mod noise;
 pub mod patch;
 pub mod random;
+pub mod scratch;
 pub mod slice;
 pub mod smooth;
 

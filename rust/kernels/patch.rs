@@ -6,7 +6,8 @@ use ndarray::{ArrayView2, ArrayView3, ArrayViewMut4, Axis};
 use num_traits::AsPrimitive;
 use rayon::prelude::*;
 
-use super::copy::copy_cast_3d;
+use super::copy::copy_block;
+use super::scratch::Scratch;
 use super::{fmt_shape, KernelError, Pixel};
 
 /// One item of a batch: which image, and the corner of the block inside it.
@@ -123,14 +124,14 @@ where
     out.axis_iter_mut(Axis(0))
         .into_par_iter()
         .zip(items.par_iter())
-        .for_each(|(dst, it)| {
+        .for_each_init(Scratch::<T>::take_any, |scratch, (dst, it)| {
             let [o0, o1, o2] = it.origin;
             let src = images[it.image].slice(ndarray::s![
                 o0..o0 + size[0],
                 o1..o1 + size[1],
                 o2..o2 + size[2]
             ]);
-            copy_cast_3d(src, dst);
+            copy_block(src, dst, scratch);
         });
     Ok(())
 }

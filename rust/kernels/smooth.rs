@@ -8,8 +8,8 @@
 use ndarray::{s, ArrayView3, ArrayViewMut, Axis, IxDyn};
 use num_traits::{AsPrimitive, Float};
 use rayon::prelude::*;
-use std::sync::Mutex;
 
+use super::scratch::Scratch;
 use super::{fmt_shape, KernelError, Pixel};
 
 /// Normalised Gaussian weights, as scipy computes them.
@@ -34,52 +34,6 @@ fn reflect(i: isize, n: usize) -> usize {
     }
     let m = i.rem_euclid(2 * n);
     (if m >= n { 2 * n - 1 - m } else { m }) as usize
-}
-
-/// Work buffers kept between calls. A fresh 35 MB buffer costs more than the smoothing itself: every
-/// first write to one of its zero pages is a copy-on-write fault with a TLB shoot-down across CPUs.
-pub trait Scratch: Sized + Copy + Send + 'static {
-    fn pool() -> &'static Mutex<Vec<Vec<Self>>>;
-
-    /// A buffer of length `n` (contents unspecified: callers overwrite it).
-    fn take(n: usize, fill: Self) -> Vec<Self> {
-        let mut v = Self::pool()
-            .lock()
-            .ok()
-            .and_then(|mut p| {
-                let i = p.iter().position(|b| b.capacity() >= n)?;
-                Some(p.swap_remove(i))
-            })
-            .unwrap_or_default();
-        if v.len() >= n {
-            v.truncate(n);
-        } else {
-            v.resize(n, fill);
-        }
-        v
-    }
-
-    fn give(v: Vec<Self>) {
-        if let Ok(mut p) = Self::pool().lock() {
-            if p.len() < 32 {
-                p.push(v);
-            }
-        }
-    }
-}
-
-impl Scratch for f32 {
-    fn pool() -> &'static Mutex<Vec<Vec<f32>>> {
-        static P: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
-        &P
-    }
-}
-
-impl Scratch for f64 {
-    fn pool() -> &'static Mutex<Vec<Vec<f64>>> {
-        static P: Mutex<Vec<Vec<f64>>> = Mutex::new(Vec::new());
-        &P
-    }
 }
 
 /// `out[i] = sum_t w[t] * src(t)[i]`, taps added in order from a zero start. The output is built in
@@ -194,7 +148,7 @@ pub fn gaussian<T, O>(
 ) -> Result<(), KernelError>
 where
     T: Pixel + AsPrimitive<O>,
-    O: Pixel + Float + Scratch,
+    O: Pixel + Float,
     f64: AsPrimitive<O>,
 {
     const OP: &str = "gaussian smoothing";
@@ -286,7 +240,9 @@ where
         .enumerate()
         .for_each(|(task, out_range)| {
             let k_start = task * per_task;
-            let mut ring: Vec<Vec<O>> = (0..window).map(|_| O::take(plane, O::zero())).collect();
+            let mut ring: Vec<Scratch<O>> = (0..window)
+                .map(|_| Scratch::take(plane, O::zero()))
+                .collect();
             let mut scratch = (vec![O::zero(); plane], vec![O::zero(); n0 + w0.len()]);
             let slot = |v: isize| v.rem_euclid(window as isize) as usize;
             for v in (k_start as isize - r2)..(k_start as isize + r2) {
@@ -295,10 +251,9 @@ where
             for (dk, out_plane) in out_range.chunks_mut(plane).enumerate() {
                 let k = (k_start + dk) as isize;
                 planes_xy.smooth(reflect(k + r2, n2), &mut ring[slot(k + r2)], &mut scratch);
-                let ring: &[Vec<O>] = &ring;
+                let ring: &[Scratch<O>] = &ring;
                 weighted_sum(out_plane, &w2, |t| &ring[slot(k - r2 + t as isize)]);
             }
-            ring.into_iter().for_each(O::give);
         });
     Ok(())
 }
