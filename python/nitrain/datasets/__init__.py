@@ -1,5 +1,16 @@
-"""Datasets: where images and labels come from. (So far: the built-in phantom cohort.)"""
+"""Datasets: where images and labels come from, read lazily and joined by participant id."""
 
+from nitrain.datasets.base import BaseDataset
+from nitrain.datasets.folder import CSVDataset, FolderDataset, MemoryDataset
 from nitrain.datasets.phantom import LABELS, make_phantom, make_phantom_cohort, phantom_arrays
 
-__all__ = ["LABELS", "make_phantom", "make_phantom_cohort", "phantom_arrays"]
+__all__ = [
+    "LABELS",
+    "BaseDataset",
+    "CSVDataset",
+    "FolderDataset",
+    "MemoryDataset",
+    "make_phantom",
+    "make_phantom_cohort",
+    "phantom_arrays",
+]

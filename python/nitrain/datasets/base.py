@@ -1,0 +1,153 @@
+"""What every dataset shares: records joined by id, lazy loading, transforms, indexing and splits."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+_IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".npy")
+
+
+def is_image_path(value) -> bool:
+    return isinstance(value, str | os.PathLike) and str(value).lower().endswith(_IMAGE_SUFFIXES)
+
+
+def read_image(path, where: str):
+    """Read an image file as an ANTs image (``.npy`` arrays become images with unit spacing).
+
+    ``where`` names the record, so a corrupt or missing file says which record it belongs to.
+    """
+    import ants
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{where}: image file not found: {path}")
+    try:
+        if path.lower().endswith(".npy"):
+            return ants.from_numpy(np.asfortranarray(np.load(path)).astype(np.float32))
+        return ants.image_read(path)
+    except Exception as e:
+        raise OSError(f"{where}: could not read image {path}: {e}") from e
+
+
+def _apply(transforms, image):
+    for t in transforms:
+        image = t(image)
+    return image
+
+
+class BaseDataset:
+    """Records of (x, y) where x is one image (or a list, for several inputs) and y a value or image.
+
+    Subclasses fill ``self._x`` (per record: a path, an image, or a list of those), ``self._y`` (per record:
+    a value, a path or an image) and ``self._ids``.
+    """
+
+    def __init__(self, x_transforms=None, y_transforms=None, co_transforms=None):
+        self.x_transforms = list(x_transforms or [])
+        self.y_transforms = list(y_transforms or [])
+        self.co_transforms = list(co_transforms or [])
+        for name, ts in (
+            ("x_transforms", self.x_transforms),
+            ("y_transforms", self.y_transforms),
+            ("co_transforms", self.co_transforms),
+        ):
+            for i, t in enumerate(ts):
+                if not callable(t):
+                    raise TypeError(f"{type(self).__name__}: {name}[{i}] is not callable: {t!r}")
+        self._ids: list[str] = []
+        self._x: list = []
+        self._y: list = []
+
+    # -- records -------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._x)
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self._ids)
+
+    def _load(self, value, where: str):
+        if isinstance(value, list):
+            return [self._load(v, f"{where}[{j}]") for j, v in enumerate(value)]
+        if is_image_path(value):
+            return read_image(value, where)
+        return value
+
+    def _record(self, i: int):
+        rid = self._ids[i] if i < len(self._ids) else str(i)
+        where = f"{type(self).__name__} record {i} ({rid})"
+        x = self._load(self._x[i], where)
+        y = self._load(self._y[i], where)
+        if self.x_transforms:
+            x = (
+                [_apply(self.x_transforms, v) for v in x]
+                if isinstance(x, list)
+                else _apply(self.x_transforms, x)
+            )
+        if self.y_transforms:
+            y = _apply(self.y_transforms, y)
+        for t in self.co_transforms:
+            x, y = t(x, y)
+        return x, y
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            records = [self._record(i) for i in range(*index.indices(len(self)))]
+            return [r[0] for r in records], [r[1] for r in records]
+        if isinstance(index, bool) or not isinstance(index, int | np.integer):
+            raise TypeError(f"{type(self).__name__}: index must be an integer or a slice, got {index!r}")
+        i = int(index)
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"{type(self).__name__}: index {i} is out of range for {len(self)} records")
+        return self._record(i % len(self))
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self._record(i)
+
+    # -- subsets -------------------------------------------------------------------------------------
+    def subset(self, indices: Sequence[int]):
+        """A dataset over the given records (same transforms), in the given order."""
+        idx = [int(i) for i in indices]
+        bad = [i for i in idx if not 0 <= i < len(self)]
+        if bad:
+            raise IndexError(f"{type(self).__name__}.subset: indices {bad[:5]} out of range for {len(self)}")
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new._x = [self._x[i] for i in idx]
+        new._y = [self._y[i] for i in idx]
+        new._ids = [self._ids[i] for i in idx] if self._ids else []
+        return new
+
+    select = subset
+
+    def split(self, p, random: bool = False, seed=None):
+        """Split into 2 or more datasets with exact sizes: ``split(0.8)`` -> 80% / 20%;
+        ``split((0.6, 0.2, 0.2))`` -> three. ``random=True`` shuffles first (seeded)."""
+        fractions = [float(p), 1 - float(p)] if np.isscalar(p) else [float(v) for v in p]
+        if any(f < 0 for f in fractions) or not np.isclose(sum(fractions), 1.0):
+            raise ValueError(f"{type(self).__name__}.split: fractions must be >= 0 and sum to 1, got {p!r}")
+        n = len(self)
+        order = np.random.default_rng(seed).permutation(n) if random else np.arange(n)
+        # Largest-remainder rounding: sizes add up to n exactly.
+        raw = np.array(fractions) * n
+        sizes = np.floor(raw).astype(int)
+        for k in np.argsort(-(raw - sizes), kind="stable")[: n - sizes.sum()]:
+            sizes[k] += 1
+        bounds = np.concatenate([[0], np.cumsum(sizes)])
+        return tuple(self.subset(order[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True))
+
+    def __repr__(self) -> str:
+        first = self._x[0] if self._x else None
+        shown = first if isinstance(first, str | list) else type(first).__name__
+        lines = [f"{type(self).__name__} ({len(self)} records)", f"  first x: {shown!r:.120}"]
+        if self._y:
+            lines.append(f"  first y: {self._y[0]!r:.120}")
+        for name in ("x_transforms", "y_transforms", "co_transforms"):
+            ts = getattr(self, name)
+            if ts:
+                lines.append(f"  {name}: {ts!r:.200}")
+        return "\n".join(lines)

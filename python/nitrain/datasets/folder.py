@@ -1,0 +1,225 @@
+"""Datasets over files: a folder (glob patterns + a participants table), a CSV of paths, or memory."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from nitrain.datasets.base import BaseDataset
+
+
+def _read_table(path: Path, owner: str):
+    import pandas as pd
+
+    if not path.exists():
+        raise FileNotFoundError(f"{owner}: table file not found: {path}")
+    sep = "\t" if path.suffix.lower() == ".tsv" else ","
+    return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=True)
+
+
+def _column(table, column: str, path: Path, owner: str):
+    if column not in table.columns:
+        raise KeyError(f"{owner}: column {column!r} not in {path}; available: {list(table.columns)}")
+    return table[column]
+
+
+def _values(series):
+    """Numbers when the whole column is numeric, else the strings."""
+    import pandas as pd
+
+    numeric = pd.to_numeric(series, errors="coerce")
+    if numeric.notna().sum() == series.notna().sum():
+        return numeric.astype(float)
+    return series
+
+
+class _Join:
+    """Matches records from several sources by id and reports what does not match."""
+
+    def __init__(self, owner: str, on_missing: str):
+        if on_missing not in ("error", "drop"):
+            raise ValueError(f"{owner}: on_missing must be 'error' or 'drop', got {on_missing!r}")
+        self.owner, self.on_missing = owner, on_missing
+
+    def __call__(self, sources: dict[str, dict[str, object]]) -> list[str]:
+        names = list(sources)
+        all_ids = sorted(set().union(*(set(s) for s in sources.values())))
+        common = [i for i in all_ids if all(i in sources[n] for n in names)]
+        lonely = {n: sorted(set(all_ids) - set(sources[n])) for n in names}
+        problems = [
+            f"missing from {n}: {ids[:10]}{' ...' if len(ids) > 10 else ''}"
+            for n, ids in lonely.items()
+            if ids
+        ]
+        if problems:
+            dropped = len(all_ids) - len(common)
+            msg = f"{self.owner}: {dropped} ids are not present in every source ({'; '.join(problems)})"
+            if self.on_missing == "error":
+                raise ValueError(msg + "; pass on_missing='drop' to leave them out")
+            warnings.warn(msg + f"; dropped them, {len(common)} records remain", stacklevel=3)
+        if not common:
+            raise ValueError(f"{self.owner}: no ids are common to {names}")
+        return common
+
+
+class FolderDataset(BaseDataset):
+    """Images found by glob patterns under ``base_dir``, joined by participant id with a table or with
+    other images.
+
+    ``x``: ``{'pattern': ..., 'exclude': ...}`` (a list of those for several inputs). ``y``: a table column
+    ``{'file': 'participants.tsv', 'column': 'age', 'id': 'participant_id'}`` or an image config like x.
+    Ids come from each path's ``sub-XXX`` part (``id_pattern``). Records are joined by id, never by
+    position; ids present on one side only are an error (``on_missing='drop'``: a warning, and left out).
+    """
+
+    def __init__(
+        self,
+        base_dir,
+        x,
+        y,
+        x_transforms=None,
+        y_transforms=None,
+        co_transforms=None,
+        on_missing: str = "error",
+        id_pattern: str = r"sub-[A-Za-z0-9]+",
+    ):
+        super().__init__(x_transforms, y_transforms, co_transforms)
+        self.base_dir = Path(base_dir)
+        owner = "FolderDataset"
+        if not self.base_dir.is_dir():
+            raise FileNotFoundError(f"{owner}: base_dir {str(self.base_dir)!r} is not a folder")
+        self._id_re = re.compile(id_pattern)
+        self._multi_x = isinstance(x, list | tuple)
+        x_configs = list(x) if self._multi_x else [x]
+        sources: dict[str, dict[str, object]] = {}
+        for k, cfg in enumerate(x_configs):
+            sources[f"x[{k}]" if self._multi_x else "x"] = self._images(
+                cfg, f"x[{k}]" if self._multi_x else "x"
+            )
+        if isinstance(y, dict) and "pattern" in y:
+            sources["y"] = self._images(y, "y")
+        elif isinstance(y, dict) and {"file", "column"} <= set(y):
+            sources["y"] = self._table(y)
+        else:
+            raise ValueError(
+                f"{owner}: y must be {{'file': ..., 'column': ...}} or {{'pattern': ...}}, got {y!r}"
+            )
+        self.x_config, self.y_config = x, y
+        ids = _Join(owner, on_missing)(sources)
+        self._ids = ids
+        xs = [k for k in sources if k != "y"]
+        self._x = [[sources[k][i] for k in xs] if self._multi_x else sources["x"][i] for i in ids]
+        self._y = [sources["y"][i] for i in ids]
+
+    def _images(self, cfg, name: str) -> dict[str, str]:
+        owner = "FolderDataset"
+        if not isinstance(cfg, dict) or "pattern" not in cfg:
+            raise ValueError(f"{owner}: {name} must be a dict with a 'pattern' key, got {cfg!r}")
+        pattern, exclude = cfg["pattern"], cfg.get("exclude")
+        excludes = [exclude] if isinstance(exclude, str) else list(exclude or [])
+        paths = []
+        for p in sorted(self.base_dir.glob(pattern)):
+            rel = p.relative_to(self.base_dir).as_posix()
+            if p.is_file() and not any(fnmatch.fnmatch(rel, e) for e in excludes):
+                paths.append(p)
+        if not paths:
+            raise FileNotFoundError(
+                f"{owner}: {name} pattern {pattern!r} matched no files under {str(self.base_dir)!r}"
+                + (f" (after excluding {excludes})" if excludes else "")
+            )
+        found: dict[str, list[str]] = {}
+        for p in paths:
+            rel = p.relative_to(self.base_dir).as_posix()
+            m = self._id_re.search(rel)
+            if m is None:
+                raise ValueError(f"{owner}: no participant id ({self._id_re.pattern}) in the path {rel}")
+            found.setdefault(m.group(0), []).append(os.fspath(p))
+        dups = {k: v for k, v in found.items() if len(v) > 1}
+        if dups:
+            first = next(iter(dups.items()))
+            raise ValueError(
+                f"{owner}: {name} pattern {pattern!r} matched several files for {len(dups)} ids, e.g. "
+                f"{first[0]}: {first[1]}; narrow the pattern or add an 'exclude'"
+            )
+        return {k: v[0] for k, v in found.items()}
+
+    def _table(self, cfg) -> dict[str, object]:
+        owner = "FolderDataset"
+        path = self.base_dir / cfg["file"]
+        table = _read_table(path, owner)
+        id_col = cfg.get("id", "participant_id")
+        ids = _column(table, id_col, path, owner)
+        values = _values(_column(table, cfg["column"], path, owner))
+        dup = sorted(set(ids[ids.duplicated()]))
+        if dup:
+            raise ValueError(f"{owner}: duplicate ids in {path} column {id_col!r}: {dup[:10]}")
+        missing = sorted(ids[values.isna()])
+        if missing:
+            raise ValueError(f"{owner}: {path} has no {cfg['column']!r} value for ids {missing[:10]}")
+        return dict(zip(ids, values.tolist(), strict=True))
+
+
+class CSVDataset(BaseDataset):
+    """Records from a CSV/TSV file: ``x={'column': 'path'}`` (a list for several inputs), ``y={'column':
+    'age'}`` (a value or a path column). Paths are relative to the table's folder."""
+
+    def __init__(self, path, x, y, x_transforms=None, y_transforms=None, co_transforms=None):
+        super().__init__(x_transforms, y_transforms, co_transforms)
+        owner = "CSVDataset"
+        self.path = Path(path)
+        table = _read_table(self.path, owner)
+        folder = self.path.parent
+        multi = isinstance(x, list | tuple)
+
+        def paths(cfg, name):
+            if not isinstance(cfg, dict) or "column" not in cfg:
+                raise ValueError(f"{owner}: {name} must be a dict with a 'column' key, got {cfg!r}")
+            col = _column(table, cfg["column"], self.path, owner)
+            if col.isna().any():
+                rows = list(np.flatnonzero(col.isna().to_numpy()))
+                raise ValueError(f"{owner}: empty {cfg['column']!r} in rows {rows[:10]} of {self.path}")
+            return [os.fspath(folder / v) for v in col]
+
+        xs = [paths(c, f"x[{k}]") for k, c in enumerate(x)] if multi else [paths(x, "x")]
+        self._x = [list(r) for r in zip(*xs, strict=True)] if multi else xs[0]
+        if not isinstance(y, dict) or "column" not in y:
+            raise ValueError(f"{owner}: y must be a dict with a 'column' key, got {y!r}")
+        ycol = _column(table, y["column"], self.path, owner)
+        vals = _values(ycol)
+        if vals.isna().any():
+            rows = list(np.flatnonzero(vals.isna().to_numpy()))
+            raise ValueError(f"{owner}: empty {y['column']!r} in rows {rows[:10]} of {self.path}")
+        self._y = [
+            os.fspath(folder / v)
+            if isinstance(v, str) and v.lower().endswith((".nii", ".gz", ".npy", ".nrrd", ".mha"))
+            else v
+            for v in vals.tolist()
+        ]
+        self._ids = [str(i) for i in range(len(self._x))]
+
+
+class MemoryDataset(BaseDataset):
+    """Records from lists in memory: ANTs images or numpy arrays (arrays become images) and labels."""
+
+    def __init__(self, x, y, x_transforms=None, y_transforms=None, co_transforms=None):
+        super().__init__(x_transforms, y_transforms, co_transforms)
+        import ants
+
+        if len(x) != len(y):
+            raise ValueError(f"MemoryDataset: x has {len(x)} items but y has {len(y)}; they must pair up")
+
+        def image(v):
+            if isinstance(v, np.ndarray):
+                return ants.from_numpy(np.asfortranarray(v).astype(np.float32, copy=False))
+            if isinstance(v, list):
+                return [image(u) for u in v]
+            return v
+
+        self._x = [image(v) for v in x]
+        self._y = [image(v) if isinstance(v, np.ndarray) and v.ndim >= 2 else v for v in y]
+        self._ids = [str(i) for i in range(len(self._x))]
