@@ -45,7 +45,9 @@ class BaseDataset:
     a value, a path or an image) and ``self._ids``.
     """
 
-    def __init__(self, x_transforms=None, y_transforms=None, co_transforms=None):
+    def __init__(self, x_transforms=None, y_transforms=None, co_transforms=None, cache=None):
+        from nitrain.datasets.cache import make_cache
+
         self.x_transforms = list(x_transforms or [])
         self.y_transforms = list(y_transforms or [])
         self.co_transforms = list(co_transforms or [])
@@ -60,6 +62,14 @@ class BaseDataset:
         self._ids: list[str] = []
         self._x: list = []
         self._y: list = []
+        self.cache = make_cache(cache, type(self).__name__)
+        if self.cache is not None:
+            random = [t for t in self.x_transforms + self.y_transforms if getattr(t, "random", False)]
+            if random:
+                raise ValueError(
+                    f"{type(self).__name__}: cached datasets take fixed transforms only; {random[0]!r} is "
+                    "random (give random transforms to the loader instead)"
+                )
 
     # -- records -------------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -69,29 +79,34 @@ class BaseDataset:
     def ids(self) -> list[str]:
         return list(self._ids)
 
-    def _load(self, value, where: str):
-        if isinstance(value, list):
-            return [self._load(v, f"{where}[{j}]") for j, v in enumerate(value)]
-        if is_image_path(value):
-            return read_image(value, where)
-        return value
-
     def _record(self, i: int):
         rid = self._ids[i] if i < len(self._ids) else str(i)
         where = f"{type(self).__name__} record {i} ({rid})"
-        x = self._load(self._x[i], where)
-        y = self._load(self._y[i], where)
-        if self.x_transforms:
-            x = (
-                [_apply(self.x_transforms, v) for v in x]
-                if isinstance(x, list)
-                else _apply(self.x_transforms, x)
-            )
-        if self.y_transforms:
-            y = _apply(self.y_transforms, y)
+        x = self._prepared(self._x[i], self.x_transforms, where)
+        y = self._prepared(self._y[i], self.y_transforms, where)
         for t in self.co_transforms:
             x, y = t(x, y)
         return x, y
+
+    def _prepared(self, value, transforms, where: str):
+        """Load ``value`` (a path, image, list of those, or a plain value) and apply ``transforms``,
+        through the cache when the value is a file."""
+        if isinstance(value, list):
+            return [self._prepared(v, transforms, f"{where}[{j}]") for j, v in enumerate(value)]
+        if not is_image_path(value):
+            return _apply(transforms, value) if transforms else value
+        key = None
+        if self.cache is not None and os.path.exists(value):
+            from nitrain.datasets.cache import source_key
+
+            key = source_key(value, transforms)
+            hit = self.cache.get(key)
+            if hit is not None:
+                return hit
+        img = _apply(transforms, read_image(value, where))
+        if key is not None:
+            self.cache.put(key, img)
+        return img
 
     def __getitem__(self, index):
         if isinstance(index, slice):

@@ -87,8 +87,9 @@ class FolderDataset(BaseDataset):
         co_transforms=None,
         on_missing: str = "error",
         id_pattern: str = r"sub-[A-Za-z0-9]+",
+        cache=None,
     ):
-        super().__init__(x_transforms, y_transforms, co_transforms)
+        super().__init__(x_transforms, y_transforms, co_transforms, cache)
         self.base_dir = Path(base_dir)
         owner = "FolderDataset"
         if not self.base_dir.is_dir():
@@ -168,8 +169,8 @@ class CSVDataset(BaseDataset):
     """Records from a CSV/TSV file: ``x={'column': 'path'}`` (a list for several inputs), ``y={'column':
     'age'}`` (a value or a path column). Paths are relative to the table's folder."""
 
-    def __init__(self, path, x, y, x_transforms=None, y_transforms=None, co_transforms=None):
-        super().__init__(x_transforms, y_transforms, co_transforms)
+    def __init__(self, path, x, y, x_transforms=None, y_transforms=None, co_transforms=None, cache=None):
+        super().__init__(x_transforms, y_transforms, co_transforms, cache)
         owner = "CSVDataset"
         self.path = Path(path)
         table = _read_table(self.path, owner)
