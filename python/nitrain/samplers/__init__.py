@@ -4,5 +4,14 @@ The sub-batches are assembled by Rust kernels straight from the images' memory i
 """
 
 from nitrain.samplers._extract import grid_origins, random_origins
+from nitrain.samplers.samplers import BaseSampler, BlockSampler, PatchSampler, SlicePatchSampler, SliceSampler
 
-__all__ = ["grid_origins", "random_origins"]
+__all__ = [
+    "BaseSampler",
+    "BlockSampler",
+    "PatchSampler",
+    "SlicePatchSampler",
+    "SliceSampler",
+    "grid_origins",
+    "random_origins",
+]

@@ -1,0 +1,5 @@
+"""Loaders serve a dataset as batches (or a sampler's sub-batches) of float32 arrays."""
+
+from nitrain.loaders.loader import DatasetLoader
+
+__all__ = ["DatasetLoader"]

@@ -1,0 +1,223 @@
+"""DatasetLoader: batches of whole images, or sub-batches from a sampler, with seeded random transforms and
+a background thread that prepares the next image-batch."""
+
+from __future__ import annotations
+
+import queue
+import threading
+
+import numpy as np
+
+from nitrain.samplers._extract import image_array
+
+_CHANNEL = {-1: "last", 0: "first", 1: "first", None: None}
+_DONE = object()
+
+
+def _is_image(v) -> bool:
+    return callable(getattr(v, "view", None)) and hasattr(v, "spacing")
+
+
+def _stack(values, channel, what: str) -> np.ndarray:
+    """Whole images -> one float32 batch (shapes must agree); scalars -> a float32 vector."""
+    if _is_image(values[0]) or isinstance(values[0], np.ndarray):
+        arrays = [image_array(v) if _is_image(v) else v for v in values]
+        shapes = {a.shape for a in arrays}
+        if len(shapes) > 1:
+            raise ValueError(
+                f"DatasetLoader: {what} images in one batch have different shapes {sorted(shapes)}; "
+                "resize them with a fixed transform (e.g. tx.Resize) or use a sampler"
+            )
+        out = np.empty((len(arrays), *arrays[0].shape), np.float32)
+        for i, a in enumerate(arrays):
+            out[i] = a
+        if channel == "last":
+            out = out[..., None]
+        elif channel == "first":
+            out = out[:, None]
+        return out
+    try:
+        return np.asarray(values, dtype=np.float32)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"DatasetLoader: {what} values must be numbers or images, got {values[:3]!r}") from e
+
+
+class DatasetLoader:
+    """Iterate over ``dataset`` in batches of ``batch_size`` records.
+
+    Each epoch (one ``for`` loop) draws its own order and random transforms from ``seed`` and the epoch
+    number, and every image-batch from those and its position, so the same seed gives the same batches
+    whether or not the next batch is prepared in the background (``prefetch``) and on any number of
+    kernel threads. With a ``sampler``, each image-batch is served as sub-batches of slices, blocks or
+    patches; ``len(loader)`` counts those (assuming every image has the first record's shape).
+    """
+
+    def __init__(
+        self,
+        dataset,
+        batch_size: int,
+        shuffle: bool = False,
+        sampler=None,
+        x_transforms=None,
+        y_transforms=None,
+        co_transforms=None,
+        expand_dims: int | None = -1,
+        drop_last: bool = False,
+        seed=None,
+        prefetch: int = 1,
+    ):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"DatasetLoader: batch_size must be a positive integer, got {batch_size!r}")
+        if expand_dims not in _CHANNEL:
+            raise ValueError(f"DatasetLoader: expand_dims must be -1, 0, 1 or None, got {expand_dims!r}")
+        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
+            raise ValueError(f"DatasetLoader: prefetch must be an integer >= 0, got {prefetch!r}")
+        if len(dataset) == 0:
+            raise ValueError("DatasetLoader: the dataset is empty")
+        for name, ts in (
+            ("x_transforms", x_transforms),
+            ("y_transforms", y_transforms),
+            ("co_transforms", co_transforms),
+        ):
+            for i, t in enumerate(ts or []):
+                if not callable(t):
+                    raise TypeError(f"DatasetLoader: {name}[{i}] is not callable: {t!r}")
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = bool(shuffle)
+        self.sampler = sampler
+        self.x_transforms = list(x_transforms or [])
+        self.y_transforms = list(y_transforms or [])
+        self.co_transforms = list(co_transforms or [])
+        self.expand_dims = expand_dims
+        self.channel = _CHANNEL[expand_dims]
+        self.drop_last = bool(drop_last)
+        self.seed = np.random.SeedSequence(seed).entropy if seed is None else seed
+        self.prefetch = prefetch
+        self.epoch = 0
+        self._first_shape = None
+
+    # -- sizes ---------------------------------------------------------------------------------------
+    def _image_batches(self) -> list[int]:
+        n, b = len(self.dataset), self.batch_size
+        sizes = [b] * (n // b) + ([n % b] if n % b else [])
+        if self.drop_last and self.sampler is None and sizes and sizes[-1] < b:
+            sizes.pop()
+        return sizes
+
+    def __len__(self) -> int:
+        sizes = self._image_batches()
+        if self.sampler is None:
+            return len(sizes)
+        if self._first_shape is None:
+            x0 = self.dataset[0][0]
+            x0 = x0[0] if isinstance(x0, list) else x0
+            self._first_shape = tuple(image_array(x0).shape)
+        return sum(self.sampler.n_batches(s, self._first_shape, self.drop_last) for s in sizes)
+
+    # -- one image-batch -----------------------------------------------------------------------------
+    def _transform(self, transforms, value, rng):
+        for t in transforms:
+            if getattr(t, "random", False) or hasattr(t, "draw"):
+                value = t(value, rng=rng)
+            else:
+                value = t(value)
+        return value
+
+    def _prepare(self, indices, rng: np.random.Generator) -> list:
+        xs, ys = [], []
+        for i in indices:
+            x, y = self.dataset[int(i)]
+            if self.x_transforms:
+                x = (
+                    [self._transform(self.x_transforms, v, rng) for v in x]
+                    if isinstance(x, list)
+                    else (self._transform(self.x_transforms, x, rng))
+                )
+            if self.y_transforms:
+                y = self._transform(self.y_transforms, y, rng)
+            for t in self.co_transforms:
+                x, y = t(x, y, rng=rng) if hasattr(t, "draw") else t(x, y)
+            xs.append(x)
+            ys.append(y)
+        if self.sampler is not None:
+            return list(self.sampler(xs, ys, rng, channel=self.channel, drop_last=self.drop_last))
+        if isinstance(xs[0], list):
+            xb = [_stack([x[k] for x in xs], self.channel, f"x[{k}]") for k in range(len(xs[0]))]
+        else:
+            xb = _stack(xs, self.channel, "x")
+        yb = _stack(ys, self.channel if _is_image(ys[0]) else None, "y")
+        return [(xb, yb)]
+
+    def _plan(self, epoch: int):
+        root = (
+            np.random.SeedSequence([int(self.seed) % 2**63, epoch])
+            if isinstance(self.seed, int | np.integer)
+            else np.random.SeedSequence([self.seed, epoch])
+        )
+        order_seq, *batch_seqs = root.spawn(1 + len(self._image_batches()))
+        n = len(self.dataset)
+        order = np.random.default_rng(order_seq).permutation(n) if self.shuffle else np.arange(n)
+        bounds = np.cumsum([0, *self._image_batches()])
+        return [
+            (order[a:b], np.random.default_rng(s))
+            for a, b, s in zip(bounds[:-1], bounds[1:], batch_seqs, strict=True)
+        ]
+
+    # -- iteration -----------------------------------------------------------------------------------
+    def __iter__(self):
+        plan = self._plan(self.epoch)
+        self.epoch += 1
+        if self.prefetch == 0:
+            for indices, rng in plan:
+                yield from self._prepare(indices, rng)
+            return
+        q: queue.Queue = queue.Queue(maxsize=self.prefetch)
+        stop = threading.Event()
+
+        def produce():
+            try:
+                for indices, rng in plan:
+                    item = self._prepare(indices, rng)
+                    while not stop.is_set():
+                        try:
+                            q.put(item, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+                q.put(_DONE)
+            except BaseException as e:  # handed to the consumer, raised there
+                q.put(e)
+
+        worker = threading.Thread(target=produce, name="nitrain-loader", daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = q.get()
+                if item is _DONE:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield from item
+        finally:
+            stop.set()
+            while worker.is_alive():
+                try:
+                    q.get_nowait()
+                except queue.Empty:
+                    worker.join(timeout=0.05)
+
+    def to_torch(self, pin_memory: bool = False):
+        """Iterate as torch tensors (zero-copy from the numpy batches)."""
+        from nitrain.loaders.torch import TorchLoader
+
+        return TorchLoader(self, pin_memory=pin_memory)
+
+    def __repr__(self) -> str:
+        return (
+            f"DatasetLoader({len(self.dataset)} records, batch_size={self.batch_size}, "
+            f"shuffle={self.shuffle}, sampler={self.sampler!r}, x_transforms={self.x_transforms!r}, "
+            f"{len(self)} batches per epoch)"
+        )

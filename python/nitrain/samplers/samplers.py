@@ -1,0 +1,218 @@
+"""Samplers: turn an image-batch into sub-batches of slices, blocks or patches.
+
+A sampler is called with the image-batch (ANTs images; a list per record for several inputs), the targets
+and a ``numpy.random.Generator``; it yields ``(x, y)`` sub-batches assembled by the Rust kernels straight
+into one preallocated float32 array each.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nitrain.samplers._extract import (
+    extract_blocks,
+    extract_slice_patches,
+    extract_slices,
+    grid_origins,
+    image_array,
+    random_origins,
+)
+
+
+def _positive(owner: str, name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _is_image(v) -> bool:
+    return callable(getattr(v, "view", None)) and hasattr(v, "spacing")
+
+
+def _inputs(xs) -> list[list]:
+    """Per input stream, the list of images (one stream unless records hold lists)."""
+    if xs and isinstance(xs[0], list | tuple):
+        return [list(stream) for stream in zip(*xs, strict=True)]
+    return [list(xs)]
+
+
+def _targets(ys, take):
+    """Scalar targets repeated per item (``take`` maps item -> record); image targets go through the
+    same kernel call as x (the caller handles those)."""
+    return np.asarray([ys[r] for r in take], dtype=np.float32)
+
+
+class BaseSampler:
+    sub_batch_size: int
+    shuffle: bool
+
+    def items(self, shapes: list[tuple[int, ...]], rng: np.random.Generator) -> np.ndarray:
+        """The table of items to serve (first column: record index)."""
+        raise NotImplementedError
+
+    def count(self, n_records: int, shape: tuple[int, ...]) -> int:
+        """Number of items for ``n_records`` images of ``shape`` (used by ``len(loader)``)."""
+        raise NotImplementedError
+
+    def n_batches(self, n_records: int, shape: tuple[int, ...], drop_last: bool = False) -> int:
+        n = self.count(n_records, shape)
+        return n // self.sub_batch_size if drop_last else -(-n // self.sub_batch_size)
+
+    def gather(self, images: list, table: np.ndarray, channel):
+        raise NotImplementedError
+
+    def __call__(self, xs, ys, rng: np.random.Generator, channel="last", drop_last: bool = False):
+        streams = _inputs(xs)
+        shapes = [tuple(image_array(img).shape) for img in streams[0]]
+        table = self.items(shapes, rng)
+        if self.shuffle:
+            table = table[rng.permutation(len(table))]
+        image_y = bool(ys) and _is_image(ys[0])
+        for start in range(0, len(table), self.sub_batch_size):
+            part = table[start : start + self.sub_batch_size]
+            if drop_last and len(part) < self.sub_batch_size:
+                return
+            xb = [self.gather(stream, part, channel) for stream in streams]
+            yb = self.gather(list(ys), part, channel) if image_y else _targets(ys, part[:, 0])
+            yield (xb if len(streams) > 1 else xb[0]), yb
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({params})"
+
+
+class SliceSampler(BaseSampler):
+    """Every slice along ``axis`` of every image in the image-batch, served ``sub_batch_size`` at a time
+    (shuffled across the image-batch with ``shuffle=True``). Scalar targets repeat per slice; image targets
+    are sliced exactly like x."""
+
+    def __init__(self, sub_batch_size: int = 32, axis: int = 2, shuffle: bool = False):
+        self.sub_batch_size = _positive("SliceSampler", "sub_batch_size", sub_batch_size)
+        if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
+            raise ValueError(f"SliceSampler: axis must be an integer, got {axis!r}")
+        self.axis = int(axis)
+        self.shuffle = bool(shuffle)
+
+    def items(self, shapes, rng):
+        ndim = len(shapes[0])
+        if not -ndim <= self.axis < ndim:
+            raise ValueError(f"SliceSampler: axis {self.axis} is out of range for {ndim}-D images")
+        a = self.axis % ndim
+        return np.array([(r, k) for r, s in enumerate(shapes) for k in range(s[a])], dtype=np.int64)
+
+    def count(self, n_records, shape):
+        return n_records * shape[self.axis % len(shape)]
+
+    def gather(self, images, table, channel):
+        return extract_slices(images, table, self.axis, channel=channel)
+
+
+class BlockSampler(BaseSampler):
+    """Blocks of ``block_size`` from 3-D images (or patches from 2-D images): every position of a grid
+    with step ``stride`` (default: the block size), or ``n_blocks`` random positions per image."""
+
+    _name = "BlockSampler"
+
+    def __init__(
+        self,
+        block_size,
+        stride=None,
+        n_blocks: int | None = None,
+        sub_batch_size: int = 32,
+        shuffle: bool = False,
+    ):
+        owner = self._name
+        if stride is not None and n_blocks is not None:
+            raise ValueError(f"{owner}: give stride (a grid) or n_blocks (random positions), not both")
+        self.block_size = block_size
+        self.stride = stride
+        self.n_blocks = None if n_blocks is None else _positive(owner, "n_blocks", n_blocks)
+        self.sub_batch_size = _positive(owner, "sub_batch_size", sub_batch_size)
+        self.shuffle = bool(shuffle)
+
+    def _origins(self, shape, rng):
+        if self.n_blocks is None:
+            return grid_origins(shape, self.block_size, self.stride)
+        return random_origins(shape, self.block_size, self.n_blocks, rng)
+
+    def items(self, shapes, rng):
+        rows = [
+            np.column_stack([np.full(len(o), r), o])
+            for r, s in enumerate(shapes)
+            for o in [self._origins(s, rng)]
+        ]
+        return np.concatenate(rows).astype(np.int64)
+
+    def count(self, n_records, shape):
+        if self.n_blocks is not None:
+            return n_records * self.n_blocks
+        return n_records * len(grid_origins(shape, self.block_size, self.stride))
+
+    def gather(self, images, table, channel):
+        return extract_blocks(images, table, self.block_size, channel=channel)
+
+
+class PatchSampler(BlockSampler):
+    """2-D patches of ``patch_size`` from 2-D images (grid with ``stride``, or ``n_patches`` at random)."""
+
+    _name = "PatchSampler"
+
+    def __init__(
+        self,
+        patch_size,
+        stride=None,
+        n_patches: int | None = None,
+        sub_batch_size: int = 32,
+        shuffle: bool = False,
+    ):
+        super().__init__(patch_size, stride, n_patches, sub_batch_size, shuffle)
+
+
+class SlicePatchSampler(BaseSampler):
+    """2-D patches of ``patch_size`` from the slices along ``axis`` of 3-D images: a grid over every slice
+    (``stride``), or ``n_patches`` random (slice, position) pairs per image."""
+
+    def __init__(
+        self,
+        patch_size,
+        axis: int = 2,
+        stride=None,
+        n_patches: int | None = None,
+        sub_batch_size: int = 32,
+        shuffle: bool = False,
+    ):
+        if stride is not None and n_patches is not None:
+            raise ValueError("SlicePatchSampler: give stride (a grid) or n_patches (random), not both")
+        self.patch_size = patch_size
+        self.axis = int(axis)
+        self.stride = stride
+        self.n_patches = None if n_patches is None else _positive("SlicePatchSampler", "n_patches", n_patches)
+        self.sub_batch_size = _positive("SlicePatchSampler", "sub_batch_size", sub_batch_size)
+        self.shuffle = bool(shuffle)
+
+    def _plane(self, shape):
+        a = self.axis % 3
+        return a, tuple(d for i, d in enumerate(shape) if i != a)
+
+    def items(self, shapes, rng):
+        rows = []
+        for r, s in enumerate(shapes):
+            a, plane = self._plane(s)
+            if self.n_patches is None:
+                o = grid_origins(plane, self.patch_size, self.stride)
+                k = np.repeat(np.arange(s[a]), len(o))
+                o = np.tile(o, (s[a], 1))
+            else:
+                o = random_origins(plane, self.patch_size, self.n_patches, rng)
+                k = rng.integers(0, s[a], self.n_patches)
+            rows.append(np.column_stack([np.full(len(o), r), k, o]))
+        return np.concatenate(rows).astype(np.int64)
+
+    def count(self, n_records, shape):
+        if self.n_patches is not None:
+            return n_records * self.n_patches
+        a, plane = self._plane(shape)
+        return n_records * shape[a] * len(grid_origins(plane, self.patch_size, self.stride))
+
+    def gather(self, images, table, channel):
+        return extract_slice_patches(images, table, self.axis, self.patch_size, channel=channel)
