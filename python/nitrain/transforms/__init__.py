@@ -3,6 +3,14 @@
 Import as ``from nitrain import transforms as tx``.
 """
 
+from nitrain.transforms.artefacts import (
+    BiasCorrection,
+    HistogramMatch,
+    RandomBiasField,
+    RandomGamma,
+    RandomMotion,
+    Threshold,
+)
 from nitrain.transforms.base import BaseTransform, Compose, OneOf, RandomChoice, RandomTransform
 from nitrain.transforms.intensity import (
     Clip,
@@ -12,8 +20,20 @@ from nitrain.transforms.intensity import (
     StandardNormalize,
 )
 from nitrain.transforms.random_intensity import RandomNoise, RandomSmoothing, smooth
+from nitrain.transforms.utility import AddChannel, Astype, CustomFunction, LabelsToChannels, NumpyFunction
 
 __all__ = [
+    "AddChannel",
+    "Astype",
+    "BiasCorrection",
+    "CustomFunction",
+    "HistogramMatch",
+    "LabelsToChannels",
+    "NumpyFunction",
+    "RandomBiasField",
+    "RandomGamma",
+    "RandomMotion",
+    "Threshold",
     "BaseTransform",
     "Clip",
     "QuantileClip",
