@@ -36,3 +36,10 @@ def gaussian_smooth(
     sigma: Sequence[float],
     truncate: float = 4.0,
 ) -> None: ...
+def occluded_copies(
+    image: npt.NDArray[np.generic],
+    origins: npt.NDArray[np.int64],
+    size: Sequence[int],
+    value: float,
+    out: npt.NDArray[np.floating],
+) -> None: ...

@@ -4,6 +4,7 @@ pub mod copy;
 pub mod error;
 pub mod intensity;
 pub mod noise;
+pub mod occlude;
 pub mod patch;
 pub mod random;
 pub mod scratch;
