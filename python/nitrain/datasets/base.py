@@ -62,6 +62,7 @@ class BaseDataset:
         self._ids: list[str] = []
         self._x: list = []
         self._y: list = []
+        self._fetch = None  # remote datasets set this: URL -> local copy
         self.cache = make_cache(cache, type(self).__name__)
         if self.cache is not None:
             random = [t for t in self.x_transforms + self.y_transforms if getattr(t, "random", False)]
@@ -95,6 +96,11 @@ class BaseDataset:
             return [self._prepared(v, transforms, f"{where}[{j}]") for j, v in enumerate(value)]
         if not is_image_path(value):
             return _apply(transforms, value) if transforms else value
+        if self._fetch is not None and "://" in str(value):
+            try:
+                value = os.fspath(self._fetch(value))
+            except Exception as e:
+                raise OSError(f"{where}: could not fetch {value}: {type(e).__name__}: {e}") from e
         key = None
         if self.cache is not None and os.path.exists(value):
             from nitrain.datasets.cache import source_key

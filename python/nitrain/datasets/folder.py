@@ -88,12 +88,18 @@ class FolderDataset(BaseDataset):
         on_missing: str = "error",
         id_pattern: str = r"sub-[A-Za-z0-9]+",
         cache=None,
+        storage_options=None,
+        download_dir=None,
     ):
         super().__init__(x_transforms, y_transforms, co_transforms, cache)
-        self.base_dir = Path(base_dir)
+        from nitrain.datasets.storage import RemoteStore, open_store
+
         owner = "FolderDataset"
-        if not self.base_dir.is_dir():
-            raise FileNotFoundError(f"{owner}: base_dir {str(self.base_dir)!r} is not a folder")
+        self._store = open_store(base_dir, storage_options, download_dir)
+        self._store.check(owner)
+        self.base_dir = str(self._store)
+        if isinstance(self._store, RemoteStore):
+            self._fetch = self._store.fetch
         self._id_re = re.compile(id_pattern)
         self._multi_x = isinstance(x, list | tuple)
         x_configs = list(x) if self._multi_x else [x]
@@ -123,23 +129,20 @@ class FolderDataset(BaseDataset):
             raise ValueError(f"{owner}: {name} must be a dict with a 'pattern' key, got {cfg!r}")
         pattern, exclude = cfg["pattern"], cfg.get("exclude")
         excludes = [exclude] if isinstance(exclude, str) else list(exclude or [])
-        paths = []
-        for p in sorted(self.base_dir.glob(pattern)):
-            rel = p.relative_to(self.base_dir).as_posix()
-            if p.is_file() and not any(fnmatch.fnmatch(rel, e) for e in excludes):
-                paths.append(p)
+        paths = [
+            rel for rel in self._store.glob(pattern) if not any(fnmatch.fnmatch(rel, e) for e in excludes)
+        ]
         if not paths:
             raise FileNotFoundError(
-                f"{owner}: {name} pattern {pattern!r} matched no files under {str(self.base_dir)!r}"
+                f"{owner}: {name} pattern {pattern!r} matched no files under {self.base_dir!r}"
                 + (f" (after excluding {excludes})" if excludes else "")
             )
         found: dict[str, list[str]] = {}
-        for p in paths:
-            rel = p.relative_to(self.base_dir).as_posix()
+        for rel in paths:
             m = self._id_re.search(rel)
             if m is None:
                 raise ValueError(f"{owner}: no participant id ({self._id_re.pattern}) in the path {rel}")
-            found.setdefault(m.group(0), []).append(os.fspath(p))
+            found.setdefault(m.group(0), []).append(self._store.full(rel))
         dups = {k: v for k, v in found.items() if len(v) > 1}
         if dups:
             first = next(iter(dups.items()))
@@ -151,7 +154,10 @@ class FolderDataset(BaseDataset):
 
     def _table(self, cfg) -> dict[str, object]:
         owner = "FolderDataset"
-        path = self.base_dir / cfg["file"]
+        try:
+            path = self._store.local(cfg["file"])
+        except FileNotFoundError:
+            path = Path(self._store.full(cfg["file"]))
         table = _read_table(path, owner)
         id_col = cfg.get("id", "participant_id")
         ids = _column(table, id_col, path, owner)
