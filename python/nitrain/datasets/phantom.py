@@ -10,6 +10,7 @@ Everything is deterministic by seed.
 from __future__ import annotations
 
 import csv
+import json
 import os
 from pathlib import Path
 
@@ -118,8 +119,8 @@ def make_phantom_cohort(
     """Write a BIDS-style cohort of phantoms to ``path`` and return it.
 
     Layout: ``sub-XXX/anat/sub-XXX_T1w.nii.gz`` (and ``sub-XXX_dseg.nii.gz`` with ``labels=True``), plus
-    ``participants.tsv`` with ``participant_id``, ``age`` and ``sex``. Ages are drawn uniformly from
-    ``age_range``. The same seed writes the same cohort.
+    ``participants.tsv`` with ``participant_id``, ``age`` and ``sex``, and ``dataset_description.json``.
+    Ages are drawn uniformly from ``age_range``. The same seed writes the same cohort.
     """
     import ants
 
@@ -152,6 +153,13 @@ def make_phantom_cohort(
         if labels:
             ants.image_write(lab.clone("unsigned char"), os.fspath(anat / f"{sub}_dseg.nii.gz"))
         rows.append((sub, f"{ages[i]:.1f}", sexes[i]))
+    description = {
+        "Name": "nitrain phantom cohort",
+        "BIDSVersion": "1.9.0",
+        "DatasetType": "raw",
+        "GeneratedBy": [{"Name": "nitrain.datasets.make_phantom_cohort", "Description": f"seed={seed}"}],
+    }
+    (root / "dataset_description.json").write_text(json.dumps(description, indent=2) + "\n")
     with open(table, "w", newline="") as fh:
         w = csv.writer(fh, delimiter="\t", lineterminator="\n")
         w.writerow(["participant_id", "age", "sex"])

@@ -1,0 +1,97 @@
+"""BIDSDataset: images found by BIDS entities (through pybids), targets from participants.tsv."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nitrain.datasets.base import BaseDataset
+from nitrain.datasets.folder import _column, _Join, _read_table, _values
+
+
+class BIDSDataset(BaseDataset):
+    """Records from a BIDS folder.
+
+    ``x``: pybids entities, e.g. ``{'suffix': 'T1w', 'datatype': 'anat'}`` (extension defaults to NIfTI; a
+    list of queries for several inputs). ``y``: a ``participants.tsv`` column ``{'column': 'age'}`` or an
+    image query like x (e.g. ``{'suffix': 'dseg'}``). Records are joined by subject; a query that finds
+    several files for one subject is an error (add entities such as ``session`` or ``run``).
+    """
+
+    def __init__(
+        self,
+        base_dir,
+        x,
+        y,
+        x_transforms=None,
+        y_transforms=None,
+        co_transforms=None,
+        on_missing: str = "error",
+        cache=None,
+        validate: bool = False,
+    ):
+        super().__init__(x_transforms, y_transforms, co_transforms, cache)
+        owner = "BIDSDataset"
+        try:
+            from bids import BIDSLayout
+        except ImportError as e:
+            raise ImportError("BIDSDataset needs pybids: pip install 'nitrain[bids]'") from e
+        self.base_dir = Path(base_dir)
+        if not self.base_dir.is_dir():
+            raise FileNotFoundError(f"{owner}: base_dir {str(self.base_dir)!r} is not a folder")
+        try:
+            self.layout = BIDSLayout(str(self.base_dir), validate=validate)
+        except Exception as e:
+            raise ValueError(f"{owner}: {self.base_dir} is not a readable BIDS dataset: {e}") from e
+        multi = isinstance(x, list | tuple)
+        queries = list(x) if multi else [x]
+        sources = {}
+        for k, q in enumerate(queries):
+            sources[f"x[{k}]" if multi else "x"] = self._query(q, f"x[{k}]" if multi else "x")
+        if isinstance(y, dict) and "column" in y and "suffix" not in y:
+            path = self.base_dir / y.get("file", "participants.tsv")
+            table = _read_table(path, owner)
+            ids = _column(table, y.get("id", "participant_id"), path, owner)
+            vals = _values(_column(table, y["column"], path, owner))
+            dup = sorted(set(ids[ids.duplicated()]))
+            if dup:
+                raise ValueError(f"{owner}: duplicate ids in {path}: {dup[:10]}")
+            missing = sorted(ids[vals.isna()])
+            if missing:
+                raise ValueError(f"{owner}: {path} has no {y['column']!r} value for ids {missing[:10]}")
+            sources["y"] = dict(zip(ids, vals.tolist(), strict=True))
+        elif isinstance(y, dict):
+            sources["y"] = self._query(y, "y")
+        else:
+            raise ValueError(f"{owner}: y must be {{'column': ...}} or a dict of BIDS entities, got {y!r}")
+        ids = _Join(owner, on_missing)(sources)
+        self._ids = ids
+        xs = [k for k in sources if k != "y"]
+        self._x = [[sources[k][i] for k in xs] if multi else sources["x"][i] for i in ids]
+        self._y = [sources["y"][i] for i in ids]
+
+    def _query(self, query, name: str) -> dict[str, str]:
+        owner = "BIDSDataset"
+        if not isinstance(query, dict) or not query:
+            raise ValueError(f"{owner}: {name} must be a dict of BIDS entities, got {query!r}")
+        q = dict(query)
+        q.setdefault("extension", [".nii.gz", ".nii"])
+        try:
+            files = self.layout.get(return_type="object", **q)
+        except Exception as e:
+            raise ValueError(f"{owner}: {name} query {query!r} is not valid for pybids: {e}") from e
+        if not files:
+            raise FileNotFoundError(f"{owner}: {name} query {query!r} matched no files in {self.base_dir}")
+        found: dict[str, list[str]] = {}
+        for f in files:
+            sub = f.entities.get("subject")
+            if sub is None:
+                raise ValueError(f"{owner}: {f.path} has no subject entity")
+            found.setdefault(f"sub-{sub}", []).append(f.path)
+        dups = {k: v for k, v in found.items() if len(v) > 1}
+        if dups:
+            k, v = next(iter(dups.items()))
+            raise ValueError(
+                f"{owner}: {name} query {query!r} found several files for {len(dups)} subjects, e.g. {k}: "
+                f"{sorted(v)}; add entities such as 'session' or 'run'"
+            )
+        return {k: v[0] for k, v in found.items()}
