@@ -164,3 +164,30 @@ def test_torch_adapter(dataset):
     ld = loaders.DatasetLoader(dataset, 2, sampler=samplers.SliceSampler(8), seed=0)
     x, y = next(iter(ld.to_torch()))
     assert isinstance(x, torch.Tensor) and x.shape == (8, 20, 22, 1) and x.dtype == torch.float32
+
+
+def test_label_sampler_centres_blocks_on_the_requested_labels(cohort):
+    ds = datasets.FolderDataset(
+        cohort, x={"pattern": "sub-*/anat/*_T1w.nii.gz"}, y={"pattern": "sub-*/anat/*_dseg.nii.gz"}
+    )
+    vent = datasets.LABELS["ventricles"]
+    sampler = samplers.LabelSampler(
+        (5, 5, 5), n_blocks=6, label_probabilities={vent: 1.0}, sub_batch_size=100
+    )
+    ((x, y),) = _epoch(loaders.DatasetLoader(ds, 7, sampler=sampler, seed=0))
+    assert x.shape == y.shape == (42, 5, 5, 5, 1)
+    assert all((block == vent).any() for block in y)  # every block contains the chosen label
+    again = _epoch(loaders.DatasetLoader(ds, 7, sampler=sampler, seed=0))[0][1]
+    np.testing.assert_array_equal(y, again)
+    with pytest.raises(ValueError, match=r"none of the labels \[42\] occur"):
+        _epoch(
+            loaders.DatasetLoader(
+                ds, 7, sampler=samplers.LabelSampler(4, label_probabilities={42: 1}), seed=0
+            )
+        )
+    with pytest.raises(ValueError, match="targets must be label images"):
+        _epoch(
+            loaders.DatasetLoader(
+                datasets.MemoryDataset([np.zeros((8, 8, 8))], [1.0]), 1, sampler=samplers.LabelSampler(4)
+            )
+        )

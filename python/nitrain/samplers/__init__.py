@@ -4,11 +4,19 @@ The sub-batches are assembled by Rust kernels straight from the images' memory i
 """
 
 from nitrain.samplers._extract import grid_origins, random_origins
-from nitrain.samplers.samplers import BaseSampler, BlockSampler, PatchSampler, SlicePatchSampler, SliceSampler
+from nitrain.samplers.samplers import (
+    BaseSampler,
+    BlockSampler,
+    LabelSampler,
+    PatchSampler,
+    SlicePatchSampler,
+    SliceSampler,
+)
 
 __all__ = [
     "BaseSampler",
     "BlockSampler",
+    "LabelSampler",
     "PatchSampler",
     "SlicePatchSampler",
     "SliceSampler",

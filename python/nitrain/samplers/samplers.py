@@ -216,3 +216,98 @@ class SlicePatchSampler(BaseSampler):
 
     def gather(self, images, table, channel):
         return extract_slice_patches(images, table, self.axis, self.patch_size, channel=channel)
+
+
+class LabelSampler(BaseSampler):
+    """Blocks (3-D) or patches (2-D) of ``block_size`` centred on voxels of chosen labels of the target
+    label map, for segmentation: per image, ``n_blocks`` centres, each first picking a label with
+    ``label_probabilities`` (``{label: p}``; default uniform over the labels present, background 0
+    excluded unless listed), then a voxel of that label uniformly. Blocks are shifted to fit inside the
+    image.
+
+    Memory stays bounded on huge label maps: only per-slab label counts are kept (one count per label per
+    index of the slowest axis), and only the chosen slab is scanned for the chosen voxel.
+    """
+
+    def __init__(
+        self,
+        block_size,
+        n_blocks: int = 8,
+        label_probabilities=None,
+        sub_batch_size: int = 32,
+        shuffle: bool = True,
+    ):
+        self.block_size = block_size
+        self.n_blocks = _positive("LabelSampler", "n_blocks", n_blocks)
+        if label_probabilities is not None:
+            probs = {int(k): float(v) for k, v in dict(label_probabilities).items()}
+            if not probs or any(v < 0 for v in probs.values()) or sum(probs.values()) <= 0:
+                raise ValueError(
+                    f"LabelSampler: label_probabilities must be non-negative with a positive sum, "
+                    f"got {label_probabilities!r}"
+                )
+            label_probabilities = probs
+        self.label_probabilities = label_probabilities
+        self.sub_batch_size = _positive("LabelSampler", "sub_batch_size", sub_batch_size)
+        self.shuffle = bool(shuffle)
+        self._labels = None
+
+    def count(self, n_records, shape):
+        return n_records * self.n_blocks
+
+    def _centres(self, lab: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        slab_axis = lab.ndim - 1
+        n_slabs = lab.shape[slab_axis]
+        counts: dict[int, np.ndarray] = {}
+        for k in range(n_slabs):
+            values, c = np.unique(np.take(lab, k, axis=slab_axis), return_counts=True)
+            for v, n in zip(values.astype(np.int64).tolist(), c.tolist(), strict=True):
+                counts.setdefault(v, np.zeros(n_slabs, np.int64))[k] = n
+        if self.label_probabilities is None:
+            present = [v for v in counts if v != 0] or list(counts)
+            probs = {v: 1.0 for v in present}
+        else:
+            probs = {v: p for v, p in self.label_probabilities.items() if v in counts and p > 0}
+            if not probs:
+                raise ValueError(
+                    f"LabelSampler: none of the labels {sorted(self.label_probabilities)} occur in the label "
+                    f"map (labels present: {sorted(counts)})"
+                )
+        labels = np.array(sorted(probs))
+        p = np.array([probs[v] for v in labels], float)
+        centres = []
+        for v in rng.choice(labels, size=self.n_blocks, p=p / p.sum()):
+            per_slab = counts[int(v)]
+            k = int(rng.choice(n_slabs, p=per_slab / per_slab.sum()))
+            idx = np.flatnonzero(np.take(lab, k, axis=slab_axis) == v)
+            flat = int(idx[rng.integers(len(idx))])
+            plane = np.unravel_index(flat, tuple(d for a, d in enumerate(lab.shape) if a != slab_axis))
+            centres.append((*plane, k))
+        return np.array(centres, np.int64)
+
+    def items(self, shapes, rng):
+        if self._labels is None:
+            raise ValueError("LabelSampler: the targets must be label images (segmentation)")
+        rows = []
+        for r, (shape, lab) in enumerate(zip(shapes, self._labels, strict=True)):
+            size = np.broadcast_to(np.asarray(self.block_size), (len(shape),))
+            if (size > np.array(shape)).any():
+                raise ValueError(
+                    f"LabelSampler: block_size {tuple(size)} does not fit in image shape {shape}"
+                )
+            arr = np.asarray(image_array(lab, "LabelSampler: label map"))
+            origins = np.clip(self._centres(arr, rng) - size // 2, 0, np.array(shape) - size)
+            rows.append(np.column_stack([np.full(len(origins), r), origins]))
+        return np.concatenate(rows).astype(np.int64)
+
+    def gather(self, images, table, channel):
+        return extract_blocks(images, table, self.block_size, channel=channel)
+
+    def __call__(self, xs, ys, rng, channel="last", drop_last: bool = False):
+        if not ys or not _is_image(ys[0]):
+            raise ValueError("LabelSampler: the targets must be label images (segmentation)")
+        self._labels = list(ys)
+        try:
+            yield from super().__call__(xs, ys, rng, channel, drop_last)
+        finally:
+            self._labels = None
