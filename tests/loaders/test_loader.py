@@ -191,3 +191,19 @@ def test_label_sampler_centres_blocks_on_the_requested_labels(cohort):
                 datasets.MemoryDataset([np.zeros((8, 8, 8))], [1.0]), 1, sampler=samplers.LabelSampler(4)
             )
         )
+
+
+def test_rank_shards_are_disjoint_and_cover_the_epoch(dataset):
+    seen = []
+    for rank in range(3):
+        ld = loaders.DatasetLoader(dataset, 2, shuffle=True, seed=8, rank=rank, world_size=3, prefetch=0)
+        ys = np.concatenate([y for _, y in ld])
+        assert len(ld) == len(list(ld))
+        seen.append(ys)
+    all_ys = np.sort(np.concatenate(seen))
+    np.testing.assert_array_equal(all_ys, np.sort(np.float32(dataset[:][1])))
+    assert [len(s) for s in seen] == [3, 2, 2]
+    with pytest.raises(ValueError, match="give a seed when sharding"):
+        loaders.DatasetLoader(dataset, 2, rank=0, world_size=2)
+    with pytest.raises(ValueError, match="need 0 <= rank < world_size"):
+        loaders.DatasetLoader(dataset, 2, rank=2, world_size=2, seed=0)

@@ -42,6 +42,26 @@ def _stack(values, channel, what: str) -> np.ndarray:
         raise TypeError(f"DatasetLoader: {what} values must be numbers or images, got {values[:3]!r}") from e
 
 
+def _distributed(rank, world_size) -> tuple[int, int]:
+    """Rank and world size: as given, else from an initialised torch.distributed, else (0, 1)."""
+    if rank is None and world_size is None:
+        try:
+            import sys
+
+            dist = sys.modules.get("torch.distributed")
+            if dist is not None and dist.is_available() and dist.is_initialized():
+                return dist.get_rank(), dist.get_world_size()
+        except Exception:
+            pass
+        return 0, 1
+    rank, world_size = int(rank or 0), int(world_size or 1)
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(
+            f"DatasetLoader: need 0 <= rank < world_size, got rank={rank}, world_size={world_size}"
+        )
+    return rank, world_size
+
+
 class DatasetLoader:
     """Iterate over ``dataset`` in batches of ``batch_size`` records.
 
@@ -50,6 +70,10 @@ class DatasetLoader:
     whether or not the next batch is prepared in the background (``prefetch``) and on any number of
     kernel threads. With a ``sampler``, each image-batch is served as sub-batches of slices, blocks or
     patches; ``len(loader)`` counts those (assuming every image has the first record's shape).
+
+    ``rank`` / ``world_size`` (default: from an initialised ``torch.distributed``) shard the records: every
+    rank draws the same epoch order from the seed and serves every ``world_size``-th record of it, so the
+    ranks see disjoint records that together cover the epoch (their batch counts may differ by one).
     """
 
     def __init__(
@@ -65,6 +89,8 @@ class DatasetLoader:
         drop_last: bool = False,
         seed=None,
         prefetch: int = 1,
+        rank: int | None = None,
+        world_size: int | None = None,
     ):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"DatasetLoader: batch_size must be a positive integer, got {batch_size!r}")
@@ -94,12 +120,22 @@ class DatasetLoader:
         self.drop_last = bool(drop_last)
         self.seed = np.random.SeedSequence(seed).entropy if seed is None else seed
         self.prefetch = prefetch
+        self.rank, self.world_size = _distributed(rank, world_size)
+        if self.world_size > 1 and seed is None:
+            raise ValueError(
+                "DatasetLoader: give a seed when sharding over ranks (every rank must draw the same order)"
+            )
         self.epoch = 0
         self._first_shape = None
 
     # -- sizes ---------------------------------------------------------------------------------------
+    def _n_records(self) -> int:
+        """Records this rank serves: a disjoint share of the epoch (ranks together cover every record)."""
+        n = len(self.dataset)
+        return len(range(self.rank, n, self.world_size))
+
     def _image_batches(self) -> list[int]:
-        n, b = len(self.dataset), self.batch_size
+        n, b = self._n_records(), self.batch_size
         sizes = [b] * (n // b) + ([n % b] if n % b else [])
         if self.drop_last and self.sampler is None and sizes and sizes[-1] < b:
             sizes.pop()
@@ -158,6 +194,7 @@ class DatasetLoader:
         order_seq, *batch_seqs = root.spawn(1 + len(self._image_batches()))
         n = len(self.dataset)
         order = np.random.default_rng(order_seq).permutation(n) if self.shuffle else np.arange(n)
+        order = order[self.rank :: self.world_size]
         bounds = np.cumsum([0, *self._image_batches()])
         return [
             (order[a:b], np.random.default_rng(s))
