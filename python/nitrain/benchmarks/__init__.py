@@ -4,7 +4,8 @@ Each benchmark measures nitrain and its peers in the same process on the same da
 nothing here is asserted by the test suite.
 """
 
+from nitrain.benchmarks.loader import run_loader
 from nitrain.benchmarks.sampling import run_sampling
 from nitrain.benchmarks.transforms import run_transforms
 
-__all__ = ["run_sampling", "run_transforms"]
+__all__ = ["run_loader", "run_sampling", "run_transforms"]
