@@ -43,3 +43,10 @@ def occluded_copies(
     value: float,
     out: npt.NDArray[np.floating],
 ) -> None: ...
+def add_noise_to_blocks(
+    batch: npt.NDArray[np.floating],
+    origins: npt.NDArray[np.int64],
+    shapes: npt.NDArray[np.int64],
+    sds: npt.NDArray[np.float64],
+    seeds: npt.NDArray[np.uint64],
+) -> None: ...

@@ -207,3 +207,27 @@ def test_rank_shards_are_disjoint_and_cover_the_epoch(dataset):
         loaders.DatasetLoader(dataset, 2, rank=0, world_size=2)
     with pytest.raises(ValueError, match="need 0 <= rank < world_size"):
         loaders.DatasetLoader(dataset, 2, rank=2, world_size=2, seed=0)
+
+
+@pytest.mark.parametrize(
+    "sampler",
+    [
+        samplers.SliceSampler(16, axis=1, shuffle=True),
+        samplers.BlockSampler((8, 9, 10), n_blocks=3, sub_batch_size=7),
+        samplers.SlicePatchSampler((8, 9), axis=0, n_patches=5, sub_batch_size=6),
+    ],
+)
+def test_noise_fused_into_sampling_gives_the_same_bits(dataset, sampler):
+    transforms = [tx.RandomSmoothing(0, 1), tx.RandomNoise(sd=(0.1, 0.5)), tx.RandomNoise(sd=0.3, p=0.5)]
+
+    def run(defer):
+        ld = loaders.DatasetLoader(
+            dataset, 3, shuffle=True, sampler=sampler, x_transforms=transforms, seed=11, defer_noise=defer
+        )
+        return _epoch(ld)
+
+    fused, eager = run(True), run(False)
+    assert len(fused) == len(eager)
+    for (xf, yf), (xe, ye) in zip(fused, eager, strict=True):
+        np.testing.assert_array_equal(xf, xe)
+        np.testing.assert_array_equal(yf, ye)

@@ -74,6 +74,9 @@ class DatasetLoader:
     ``rank`` / ``world_size`` (default: from an initialised ``torch.distributed``) shard the records: every
     rank draws the same epoch order from the seed and serves every ``world_size``-th record of it, so the
     ranks see disjoint records that together cover the epoch (their batch counts may differ by one).
+
+    With a sampler, trailing ``RandomNoise`` transforms are fused into sampling (``defer_noise``): the same
+    random draws, the same bits, but noise is computed only for the voxels served.
     """
 
     def __init__(
@@ -91,6 +94,7 @@ class DatasetLoader:
         prefetch: int = 1,
         rank: int | None = None,
         world_size: int | None = None,
+        defer_noise: bool = True,
     ):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"DatasetLoader: batch_size must be a positive integer, got {batch_size!r}")
@@ -120,6 +124,7 @@ class DatasetLoader:
         self.drop_last = bool(drop_last)
         self.seed = np.random.SeedSequence(seed).entropy if seed is None else seed
         self.prefetch = prefetch
+        self.defer_noise = bool(defer_noise)
         self.rank, self.world_size = _distributed(rank, world_size)
         if self.world_size > 1 and seed is None:
             raise ValueError(
@@ -160,16 +165,32 @@ class DatasetLoader:
                 value = t(value)
         return value
 
+    def _split_deferred(self):
+        """Trailing ``RandomNoise`` transforms, which a sampler can apply to the gathered items only: the
+        noise is counter-based on each voxel's index, so the result is bit-identical and no noisy copy of
+        the whole image is ever made. (Not with co-transforms, which would run after the noise.)"""
+        from nitrain.transforms.random_intensity import RandomNoise
+
+        if self.sampler is None or not self.defer_noise or self.co_transforms:
+            return self.x_transforms, []
+        k = len(self.x_transforms)
+        while k > 0 and type(self.x_transforms[k - 1]) is RandomNoise:
+            k -= 1
+        return self.x_transforms[:k], self.x_transforms[k:]
+
     def _prepare(self, indices, rng: np.random.Generator) -> list:
-        xs, ys = [], []
+        xs, ys, noise = [], [], []
+        eager, deferred = self._split_deferred()
         for i in indices:
             x, y = self.dataset[int(i)]
-            if self.x_transforms:
-                x = (
-                    [self._transform(self.x_transforms, v, rng) for v in x]
-                    if isinstance(x, list)
-                    else (self._transform(self.x_transforms, x, rng))
-                )
+            if isinstance(x, list):
+                x = [self._transform(self.x_transforms, v, rng) for v in x]
+                noise = None
+            else:
+                x = self._transform(eager, x, rng)
+                if noise is not None:
+                    steps = [t.decide(x, rng) for t in deferred]
+                    noise.append([(p["sd"], p["seed"]) for p in steps if p is not None])
             if self.y_transforms:
                 y = self._transform(self.y_transforms, y, rng)
             for t in self.co_transforms:
@@ -177,7 +198,10 @@ class DatasetLoader:
             xs.append(x)
             ys.append(y)
         if self.sampler is not None:
-            return list(self.sampler(xs, ys, rng, channel=self.channel, drop_last=self.drop_last))
+            noise = noise if noise and any(noise) else None
+            return list(
+                self.sampler(xs, ys, rng, channel=self.channel, drop_last=self.drop_last, noise=noise)
+            )
         if isinstance(xs[0], list):
             xb = [_stack([x[k] for x in xs], self.channel, f"x[{k}]") for k in range(len(xs[0]))]
         else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nitrain import _core
 from nitrain.samplers._extract import (
     extract_blocks,
     extract_slice_patches,
@@ -61,7 +62,30 @@ class BaseSampler:
     def gather(self, images: list, table: np.ndarray, channel):
         raise NotImplementedError
 
-    def __call__(self, xs, ys, rng: np.random.Generator, channel="last", drop_last: bool = False):
+    def corners(self, table: np.ndarray, shapes) -> tuple[np.ndarray, int | None]:
+        """Each item's corner in its image, and the axis where the batch lacks a length-1 block axis
+        (slices and slice patches) or ``None``."""
+        return table[:, 1:], None
+
+    def _add_noise(self, batch: np.ndarray, table, shapes, noise, channel) -> None:
+        """Add deferred ``RandomNoise`` draws (per record: a list of (sd, seed)) to gathered items, exactly
+        as if the noise had been added to the whole images before gathering."""
+        steps = max((len(noise[r]) for r in table[:, 0]), default=0)
+        if steps == 0:
+            return
+        view = batch[..., 0] if channel == "last" else batch[:, 0] if channel == "first" else batch
+        origins, axis = self.corners(table, shapes)
+        if axis is not None:
+            view = np.expand_dims(view, axis + 1)
+        sds = np.full((len(table), steps), np.nan)
+        seeds = np.zeros((len(table), steps), np.uint64)
+        for j, r in enumerate(table[:, 0]):
+            for m, (sd, seed) in enumerate(noise[r]):
+                sds[j, m], seeds[j, m] = sd, seed
+        item_shapes = np.array([shapes[r] for r in table[:, 0]], np.int64)
+        _core.add_noise_to_blocks(view, np.ascontiguousarray(origins, np.int64), item_shapes, sds, seeds)
+
+    def __call__(self, xs, ys, rng: np.random.Generator, channel="last", drop_last: bool = False, noise=None):
         streams = _inputs(xs)
         shapes = [tuple(image_array(img).shape) for img in streams[0]]
         table = self.items(shapes, rng)
@@ -73,6 +97,8 @@ class BaseSampler:
             if drop_last and len(part) < self.sub_batch_size:
                 return
             xb = [self.gather(stream, part, channel) for stream in streams]
+            if noise is not None:
+                self._add_noise(xb[0], part, shapes, noise, channel)
             yb = self.gather(list(ys), part, channel) if image_y else _targets(ys, part[:, 0])
             yield (xb if len(streams) > 1 else xb[0]), yb
 
@@ -102,6 +128,13 @@ class SliceSampler(BaseSampler):
 
     def count(self, n_records, shape):
         return n_records * shape[self.axis % len(shape)]
+
+    def corners(self, table, shapes):
+        ndim = len(shapes[0])
+        a = self.axis % ndim
+        origins = np.zeros((len(table), ndim), np.int64)
+        origins[:, a] = table[:, 1]
+        return origins, a
 
     def gather(self, images, table, channel):
         return extract_slices(images, table, self.axis, channel=channel)
@@ -217,6 +250,10 @@ class SlicePatchSampler(BaseSampler):
     def gather(self, images, table, channel):
         return extract_slice_patches(images, table, self.axis, self.patch_size, channel=channel)
 
+    def corners(self, table, shapes):
+        a = self.axis % 3
+        return np.insert(table[:, 2:], a, table[:, 1], axis=1), a
+
 
 class LabelSampler(BaseSampler):
     """Blocks (3-D) or patches (2-D) of ``block_size`` centred on voxels of chosen labels of the target
@@ -303,11 +340,11 @@ class LabelSampler(BaseSampler):
     def gather(self, images, table, channel):
         return extract_blocks(images, table, self.block_size, channel=channel)
 
-    def __call__(self, xs, ys, rng, channel="last", drop_last: bool = False):
+    def __call__(self, xs, ys, rng, channel="last", drop_last: bool = False, noise=None):
         if not ys or not _is_image(ys[0]):
             raise ValueError("LabelSampler: the targets must be label images (segmentation)")
         self._labels = list(ys)
         try:
-            yield from super().__call__(xs, ys, rng, channel, drop_last)
+            yield from super().__call__(xs, ys, rng, channel, drop_last, noise)
         finally:
             self._labels = None

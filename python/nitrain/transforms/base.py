@@ -105,6 +105,14 @@ class RandomTransform(BaseTransform):
         self.p = float(p)
         self._rng = np.random.default_rng(seed)
 
+    def decide(self, image, rng=None) -> dict | None:
+        """The parameters a call on ``image`` would use (``None``: skipped by ``p``), drawing exactly what
+        that call would draw. Lets a loader apply the transform later, fused with sampling."""
+        gen = self._generator(rng)
+        if self.p < 1 and gen.random() >= self.p:
+            return None
+        return self.draw(gen, image)
+
     def __call__(self, *images, rng=None, labels: Sequence[bool] | None = None):
         gen = self._generator(rng)
         if self.p < 1 and gen.random() >= self.p:
