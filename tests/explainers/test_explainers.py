@@ -118,3 +118,18 @@ def test_bad_input(trained):
     with pytest.raises(TypeError, match="need a torch model"):
         GradientExplainer(lambda b: b, method="saliency")
     assert explain.OcclusionExplainer is OcclusionExplainer
+
+
+def test_slice_wise_occlusion_respects_the_slice_window():
+    def model(batch):
+        return batch[:, :, :, 0].mean(axis=(1, 2))[:, None]
+
+    img = ants.from_numpy(np.ones((12, 12, 12), np.float32))
+    sampler = samplers.SliceSampler(axis=2, slices=(4, 8))
+    arr = (
+        OcclusionExplainer(model, patch_size=(12, 12, 2), stride=2, baseline=0.0, sampler=sampler)
+        .explain(img)
+        .numpy()
+    )
+    assert np.abs(arr[:, :, :3]).max() == 0 and np.abs(arr[:, :, 9:]).max() == 0  # patches outside the window
+    assert arr[:, :, 5].min() > 0

@@ -231,3 +231,15 @@ def test_noise_fused_into_sampling_gives_the_same_bits(dataset, sampler):
     for (xf, yf), (xe, ye) in zip(fused, eager, strict=True):
         np.testing.assert_array_equal(xf, xe)
         np.testing.assert_array_equal(yf, ye)
+
+
+def test_slice_window(dataset):
+    ld = loaders.DatasetLoader(dataset, 7, sampler=samplers.SliceSampler(100, axis=2, slices=(5, 10)), seed=0)
+    ((x, y),) = _epoch(ld)
+    assert len(ld) == 1 and x.shape == (35, 20, 22, 1)
+    first = dataset[0][0].numpy()
+    np.testing.assert_allclose(x[:5, ..., 0], np.moveaxis(first[:, :, 5:10], 2, 0), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"slices \(20, 30\) exceed the 24 slices"):
+        _epoch(loaders.DatasetLoader(dataset, 7, sampler=samplers.SliceSampler(8, slices=(20, 30)), seed=0))
+    with pytest.raises(ValueError, match="slices must satisfy 0 <= start < stop"):
+        samplers.SliceSampler(8, slices=(5, 5))

@@ -112,22 +112,43 @@ class SliceSampler(BaseSampler):
     (shuffled across the image-batch with ``shuffle=True``). Scalar targets repeat per slice; image targets
     are sliced exactly like x."""
 
-    def __init__(self, sub_batch_size: int = 32, axis: int = 2, shuffle: bool = False):
+    def __init__(self, sub_batch_size: int = 32, axis: int = 2, shuffle: bool = False, slices=None):
         self.sub_batch_size = _positive("SliceSampler", "sub_batch_size", sub_batch_size)
         if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
             raise ValueError(f"SliceSampler: axis must be an integer, got {axis!r}")
         self.axis = int(axis)
         self.shuffle = bool(shuffle)
+        if slices is not None:
+            try:
+                start, stop = (int(v) for v in slices)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"SliceSampler: slices must be a (start, stop) pair, got {slices!r}"
+                ) from None
+            if not 0 <= start < stop:
+                raise ValueError(f"SliceSampler: slices must satisfy 0 <= start < stop, got {slices!r}")
+            slices = (start, stop)
+        self.slices = slices
 
-    def items(self, shapes, rng):
-        ndim = len(shapes[0])
+    def slice_range(self, shape) -> range:
+        """The slice indices served for an image of ``shape`` (all, or the ``slices`` window)."""
+        ndim = len(shape)
         if not -ndim <= self.axis < ndim:
             raise ValueError(f"SliceSampler: axis {self.axis} is out of range for {ndim}-D images")
-        a = self.axis % ndim
-        return np.array([(r, k) for r, s in enumerate(shapes) for k in range(s[a])], dtype=np.int64)
+        n = shape[self.axis % ndim]
+        if self.slices is None:
+            return range(n)
+        if self.slices[1] > n:
+            raise ValueError(
+                f"SliceSampler: slices {self.slices} exceed the {n} slices of an image of shape {shape}"
+            )
+        return range(*self.slices)
+
+    def items(self, shapes, rng):
+        return np.array([(r, k) for r, s in enumerate(shapes) for k in self.slice_range(s)], dtype=np.int64)
 
     def count(self, n_records, shape):
-        return n_records * shape[self.axis % len(shape)]
+        return n_records * len(self.slice_range(shape))
 
     def corners(self, table, shapes):
         ndim = len(shapes[0])
