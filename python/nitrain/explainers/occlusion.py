@@ -126,12 +126,14 @@ class OcclusionExplainer:
             # A 2-D model slice by slice: the volume's prediction is the mean over its slices, and a patch
             # changes only the slices it crosses, so only those are predicted again.
             a = self.sampler.axis % len(shape)
-            n = shape[a]
-            per_slice = self._checked(
-                lambda: self._predict(extract_slices([arr], np.array([(0, k) for k in range(n)]), a))[
-                    :, self.target
-                ],
-                shape,
+            window = (
+                self.sampler.slice_range(shape) if hasattr(self.sampler, "slice_range") else range(shape[a])
+            )
+            n = len(window)
+            per_slice = np.zeros(shape[a])
+            served = np.array([(0, k) for k in window], np.int64)
+            per_slice[window.start : window.stop] = self._checked(
+                lambda: self._predict(extract_slices([arr], served, a))[:, self.target], shape
             )
         for s in range(0, len(origins), self.batch_size):
             part = origins[s : s + self.batch_size]
@@ -140,12 +142,17 @@ class OcclusionExplainer:
             if self.sampler is None:
                 change = base - self._predict(out)[:, self.target]
             else:
-                idx = np.array([(v, k) for v, o in enumerate(part) for k in range(o[a], o[a] + ps[a])])
-                new = self._predict(extract_slices(list(out), idx, a))[:, self.target].reshape(
-                    len(part), ps[a]
+                # Only the served slices count; a patch outside the window changes nothing.
+                spans = [range(max(o[a], window.start), min(o[a] + ps[a], window.stop)) for o in part]
+                idx = np.array([(v, k) for v, span in enumerate(spans) for k in span], np.int64).reshape(
+                    -1, 2
                 )
-                old = np.stack([per_slice[o[a] : o[a] + ps[a]] for o in part])
-                change = (old - new).sum(axis=1) / n
+                new = self._predict(extract_slices(list(out), idx, a))[:, self.target] if len(idx) else []
+                change = np.zeros(len(part))
+                pos = 0
+                for j, span in enumerate(spans):
+                    change[j] = (per_slice[span.start : span.stop] - new[pos : pos + len(span)]).sum() / n
+                    pos += len(span)
             for o, c in zip(part, change, strict=True):
                 region = tuple(slice(b, b + p) for b, p in zip(o, ps, strict=True))
                 total[region] += c
