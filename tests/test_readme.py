@@ -1,5 +1,6 @@
 """Every python block in the README runs, in order, in one namespace, in a scratch folder."""
 
+import os
 import re
 from pathlib import Path
 
@@ -15,6 +16,10 @@ def test_readme_has_examples():
 
 def test_readme_examples_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    for key in ("NITRAIN_HOME", "NITRAIN_REGISTRY"):  # blocks may set these; restore them afterwards
+        monkeypatch.setenv(key, os.environ.get(key, "")) if key in os.environ else monkeypatch.delenv(
+            key, raising=False
+        )
     namespace: dict = {}
     for i, block in enumerate(BLOCKS):
         try:
