@@ -16,13 +16,16 @@ def test_readme_has_examples():
 
 def test_readme_examples_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    for key in ("NITRAIN_HOME", "NITRAIN_REGISTRY"):  # blocks may set these; restore them afterwards
-        monkeypatch.setenv(key, os.environ.get(key, "")) if key in os.environ else monkeypatch.delenv(
             key, raising=False
         )
     namespace: dict = {}
-    for i, block in enumerate(BLOCKS):
-        try:
-            exec(compile(block, f"README.md python block {i}", "exec"), namespace)
-        except Exception as e:  # pragma: no cover - the message is the point
-            pytest.fail(f"README python block {i} failed: {e!r}\n{block}")
+    saved = dict(os.environ)  # blocks may set NITRAIN_HOME and the like
+    try:
+        for i, block in enumerate(BLOCKS):
+            try:
+                exec(compile(block, f"README.md python block {i}", "exec"), namespace)
+            except Exception as e:  # pragma: no cover - the message is the point
+                pytest.fail(f"README python block {i} failed: {e!r}\n{block}")
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
