@@ -16,8 +16,6 @@ def test_readme_has_examples():
 
 def test_readme_examples_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-            key, raising=False
-        )
     namespace: dict = {}
     saved = dict(os.environ)  # blocks may set NITRAIN_HOME and the like
     try:
