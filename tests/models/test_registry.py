@@ -44,7 +44,7 @@ def test_readme_round_trip(home):
     card = models.register_pretrained(model, "my-cool-model")
     assert card["id"] == "local/my-cool-model@1"
     folder = home / "models" / "local" / "my-cool-model" / "1"
-    assert (folder / "weights.pt").is_file() and (folder / "card.json").is_file()
+    assert (folder / "weights.safetensors").is_file() and (folder / "card.json").is_file()
     fetched = models.fetch_pretrained("my-cool-model")
     assert not fetched.training
     assert fetched is not model
@@ -100,7 +100,9 @@ def test_card_contents(home):
     assert card["metrics"] == {"mae": 3.5, "epochs": 4}
     assert card["spacing"] == [1.0, 1.0] and card["normalization"] == {"method": "zscore"}
     assert card["training_data"] == {"dataset": "phantoms", "n": 12}
-    assert card["weights"]["sha256"] == hashlib.sha256((path / "weights.pt").read_bytes()).hexdigest()
+    assert (
+        card["weights"]["sha256"] == hashlib.sha256((path / "weights.safetensors").read_bytes()).hexdigest()
+    )
     assert card["nitrain_version"] == nitrain.__version__
     assert card["created"][:4].isdigit() and card["description"] == "toy"
 
@@ -145,7 +147,7 @@ def test_overwrite_rules(home):
 
 def test_tampered_weights_are_detected(home):
     models.register_pretrained(_basic(), "net")
-    weights = home / "models" / "local" / "net" / "1" / "weights.pt"
+    weights = home / "models" / "local" / "net" / "1" / "weights.safetensors"
     data = bytearray(weights.read_bytes())
     data[-20] ^= 0xFF
     weights.write_bytes(bytes(data))
@@ -212,13 +214,13 @@ def test_fsspec_memory_registry(home, monkeypatch):
         assert models.model_card("cloud/net")["version"] == 2
         with pytest.raises(FileExistsError):
             models.register_pretrained(a, "cloud/net@2")
-        path = f"{root.removeprefix('memory://')}/cloud/net/1/weights.pt"
+        path = f"{root.removeprefix('memory://')}/cloud/net/1/weights.safetensors"
         with fs.open(path, "rb") as f:
             data = bytearray(f.read())
         data[-20] ^= 0xFF
         with fs.open(path, "wb") as f:
             f.write(bytes(data))
-        with pytest.raises(models.ChecksumError, match="weights.pt"):
+        with pytest.raises(models.ChecksumError, match="weights.safetensors"):
             models.fetch_pretrained("cloud/net@1")
     finally:
         fs.rm(root.removeprefix("memory://"), recursive=True)

@@ -1,22 +1,22 @@
 """A registry of trained models: weights plus a JSON model card, in a local folder or an fsspec URL.
 
-Layout: ``<root>/<owner>/<name>/<version>/{weights.pt,card.json}`` where the root is ``$NITRAIN_REGISTRY``
-(an fsspec URL or a folder) if set, else ``$NITRAIN_HOME/models`` (``~/.nitrain/models`` by default). The
-card is written after the weights, so a version without a card is an interrupted write and is ignored.
+Layout: ``<root>/<owner>/<name>/<version>/{weights.safetensors,card.json}``; the root is
+``$NITRAIN_REGISTRY`` (an fsspec URL or a folder) if set, else ``$NITRAIN_HOME/models``
+(``~/.nitrain/models`` by default). The card is written after the weights, so a version without a card
+is an interrupted write and is ignored.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import io
 import json
 import os
 import re
 from pathlib import Path
 
 CARD = "card.json"
-WEIGHTS = "weights.pt"
+WEIGHTS = "weights.safetensors"
 CARD_FORMAT = 1
 _PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -238,9 +238,12 @@ def register_pretrained(
             f"{owner}/{short}@{version} is already registered in {store.url()}; pass overwrite=True to "
             f"replace it, or register without '@version' to get version {versions[-1] + 1}"
         )
-    buf = io.BytesIO()
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
-    weights = buf.getvalue()
+    from safetensors.torch import save as save_safetensors
+
+    # safetensors: a flat, pickle-free tensor file (loading it cannot run code).
+    weights = save_safetensors(
+        {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    )
     architecture = _jsonable(
         {
             k: spec.get(k)
@@ -267,7 +270,7 @@ def register_pretrained(
         "metrics": _jsonable(metrics or {}, "metrics"),
         "weights": {
             "file": WEIGHTS,
-            "format": "torch.save(state_dict)",
+            "format": "safetensors(state_dict)",
             "sha256": hashlib.sha256(weights).hexdigest(),
             "bytes": len(weights),
         },
@@ -301,7 +304,6 @@ def fetch_pretrained(name: str, map_location="cpu"):
     owner, short, version = _resolve(store, name)
     where = (owner, short, str(version))
     card = json.loads(store.read(*where, CARD))
-    import torch
 
     weights_name = card["weights"]["file"]
     data = store.read(*where, weights_name)
@@ -316,7 +318,9 @@ def fetch_pretrained(name: str, map_location="cpu"):
     size = arch["input_image_size"]
     creator = fetch_architecture(arch["name"], dim=arch["dim"], framework=card.get("framework", "torch"))
     model = creator(tuple(size), arch["number_of_outcomes"], arch["mode"], **arch.get("options", {}))
-    state = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+    from safetensors.torch import load as load_safetensors
+
+    state = {k: v.to(map_location) for k, v in load_safetensors(data).items()}
     model.load_state_dict(state)
     model.nitrain_card = card
     return model.eval()
