@@ -1,0 +1,95 @@
+"""The torch pieces of nitrain in one place: trainer, checkpoints, tensor loaders, predictions as images.
+
+Importing this module needs torch (``pip install 'nitrain[torch]'``); ``import nitrain`` does not.
+"""
+
+from __future__ import annotations
+
+try:
+    import torch  # noqa: F401
+except ImportError as e:  # pragma: no cover - exercised in a subprocess without torch
+    raise ImportError(
+        "nitrain.torch needs torch, which is not installed: pip install 'nitrain[torch]'"
+    ) from e
+
+import numpy as np
+
+from nitrain.trainers._checkpoint import load_checkpoint, save_checkpoint
+from nitrain.trainers.trainer import ModelTrainer, _check_torch_model
+
+__all__ = ["TorchTrainer", "load_checkpoint", "prediction_to_image", "save_checkpoint", "to_tensor_loader"]
+
+
+class TorchTrainer(ModelTrainer):
+    """``ModelTrainer`` for torch models (same arguments); refuses anything that is not an ``nn.Module``."""
+
+    def __init__(self, model, loss, **kwargs):
+        _check_torch_model(model, owner="TorchTrainer")
+        super().__init__(model, loss, **kwargs)
+
+
+class _TensorLoader:
+    """Any iterable of numpy ``(x, y)`` batches, as torch tensors (zero-copy)."""
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def __len__(self):
+        return len(self.loader)
+
+    @staticmethod
+    def _tensor(a):
+        if isinstance(a, list | tuple):
+            return [_TensorLoader._tensor(v) for v in a]
+        return a if isinstance(a, torch.Tensor) else torch.from_numpy(np.asarray(a))
+
+    def __iter__(self):
+        for x, y in self.loader:
+            yield self._tensor(x), self._tensor(y)
+
+
+def to_tensor_loader(loader, pin_memory: bool = False):
+    """The loader's batches as torch tensors: ``loader.to_torch()`` when it has one (a DatasetLoader),
+    else a wrapper converting each numpy ``(x, y)`` batch."""
+    if hasattr(loader, "to_torch"):
+        return loader.to_torch(pin_memory=pin_memory)
+    return _TensorLoader(loader)
+
+
+def prediction_to_image(pred_array, reference):
+    """An ANTs image holding ``pred_array`` with ``reference``'s origin, spacing and direction.
+
+    ``pred_array`` (numpy or tensor) may have the reference's shape, with leading length-1 axes (a batch
+    of one); or a channel axis first ``(C, *shape)`` (torch layout) or last ``(*shape, C)``, which gives a
+    multi-component image (components last).
+    """
+    import ants
+
+    if isinstance(pred_array, torch.Tensor):
+        pred_array = pred_array.detach().cpu().numpy()
+    arr = np.asarray(pred_array, dtype=np.float32)
+    shape = tuple(reference.shape)
+    while arr.ndim > len(shape) and arr.shape[0] == 1 and arr.shape[1:] != shape:
+        arr = arr[0]
+    components = False
+    if arr.shape == shape:
+        pass
+    elif arr.ndim == len(shape) + 1 and arr.shape[1:] == shape:
+        arr, components = np.moveaxis(arr, 0, -1), True
+    elif arr.ndim == len(shape) + 1 and arr.shape[:-1] == shape:
+        components = True
+    else:
+        raise ValueError(
+            f"prediction_to_image: a prediction of shape {tuple(np.shape(pred_array))} does not match the "
+            f"reference image's shape {shape} (allowed: the shape itself, with leading 1s, or one channel "
+            "axis first or last)"
+        )
+    if components and arr.shape[-1] == 1:
+        arr, components = arr[..., 0], False
+    return ants.from_numpy(
+        np.ascontiguousarray(arr),
+        origin=tuple(reference.origin),
+        spacing=tuple(reference.spacing),
+        direction=np.asarray(reference.direction),
+        has_components=components,
+    )

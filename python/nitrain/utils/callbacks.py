@@ -1,0 +1,258 @@
+"""Training callbacks: hooks a trainer calls at the start and end of training and of every epoch.
+
+``epoch`` is 0-based in the hooks (the first epoch is 0); ``logs`` is the epoch's dict of values
+('loss', metrics, 'val_*', 'lr'). A callback may set ``self.trainer.stop_training = True`` to stop after
+the current epoch. No torch at import time.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+
+_MAX_WORDS = ("acc", "accuracy", "r2", "dice", "auc")
+
+
+class Callback:
+    """Base class: override any of the hooks. ``self.trainer`` is set by the trainer before training."""
+
+    trainer = None
+
+    def set_trainer(self, trainer) -> None:
+        self.trainer = trainer
+
+    def on_train_begin(self, logs=None) -> None:
+        pass
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        pass
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        pass
+
+    def on_train_end(self, logs=None) -> None:
+        pass
+
+    @property
+    def _is_main(self) -> bool:
+        return getattr(self.trainer, "is_main", True)
+
+
+def _mode_for(monitor: str, mode: str) -> str:
+    if mode in ("min", "max"):
+        return mode
+    if mode != "auto":
+        raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+    name = monitor[4:] if monitor.startswith("val_") else monitor
+    return "max" if name in _MAX_WORDS else "min"
+
+
+class _Monitor:
+    """Which logged value to watch: ``monitor``, falling back to ``'loss'`` when a 'val_' key is absent
+    (training without validation)."""
+
+    def __init__(self, owner: str, monitor: str, mode: str, min_delta: float = 0.0):
+        self.owner, self.monitor, self.min_delta = owner, monitor, abs(float(min_delta))
+        self.mode = _mode_for(monitor, mode)
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def reset(self):
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def value(self, logs):
+        logs = logs or {}
+        if self.monitor in logs:
+            return float(logs[self.monitor])
+        if self.monitor.startswith("val_") and self.monitor[4:] in logs:
+            return float(logs[self.monitor[4:]])
+        raise KeyError(f"{self.owner}: monitor {self.monitor!r} is not in the logs {sorted(logs)}")
+
+    def improved(self, value) -> bool:
+        if math.isnan(value):
+            return False
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+
+def _state_copy(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
+
+    ``monitor='val_loss'`` falls back to 'loss' when training without validation. ``mode='auto'`` means
+    'max' for accuracy / r2 / dice, else 'min'. With ``restore_best`` the model gets the weights of the
+    best epoch back when training stops early. After training: ``best``, ``best_epoch`` and
+    ``stopped_epoch`` (0-based; None when it did not stop).
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        patience: int = 10,
+        min_delta: float = 0.0,
+        restore_best: bool = True,
+        mode: str = "auto",
+    ):
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+            raise ValueError(f"EarlyStopping: patience must be an integer >= 0, got {patience!r}")
+        self._m = _Monitor("EarlyStopping", monitor, mode, min_delta)
+        self.monitor, self.patience, self.min_delta = monitor, patience, self._m.min_delta
+        self.restore_best = bool(restore_best)
+        self.on_train_begin()
+
+    @property
+    def best(self):
+        return self._m.best
+
+    def on_train_begin(self, logs=None):
+        self._m.reset()
+        self.wait = 0
+        self.best_epoch = None
+        self.stopped_epoch = None
+        self.best_state = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = self._m.value(logs)
+        if self._m.improved(value):
+            self._m.best = value
+            self.best_epoch = epoch
+            self.wait = 0
+            if self.restore_best and self.trainer is not None:
+                self.best_state = _state_copy(self.trainer.model)
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.stopped_epoch = epoch
+            if self.trainer is not None:
+                self.trainer.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch is not None and self.restore_best and self.best_state is not None:
+            self.trainer.model.load_state_dict(self.best_state)
+
+
+class ModelCheckpoints(Callback):
+    """Save a checkpoint (model + optimizer state + epoch, via ``trainer.save_checkpoint``) every ``freq``
+    epochs as ``directory/epoch_XXX.pt`` (XXX = epochs completed, 1-based), and with ``save_best`` also
+    ``directory/best.pt`` whenever ``monitor`` improves. Only rank 0 writes. ``saved`` lists the files."""
+
+    def __init__(
+        self,
+        freq: int | None = 25,
+        directory="checkpoints",
+        save_best: bool = False,
+        monitor: str = "val_loss",
+        mode: str = "auto",
+        filename: str = "epoch_{epoch:03d}.pt",
+    ):
+        if freq is not None and (isinstance(freq, bool) or not isinstance(freq, int) or freq < 1):
+            raise ValueError(f"ModelCheckpoints: freq must be a positive integer or None, got {freq!r}")
+        self.freq, self.directory, self.save_best = freq, os.fspath(directory), bool(save_best)
+        self.monitor, self.filename = monitor, filename
+        self._m = _Monitor("ModelCheckpoints", monitor, mode)
+        self.saved: list[str] = []
+
+    def on_train_begin(self, logs=None):
+        self._m.reset()
+
+    def _save(self, path):
+        out = self.trainer.save_checkpoint(path)
+        if out is not None and out not in self.saved:
+            self.saved.append(out)
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = epoch + 1
+        if self.freq is not None and done % self.freq == 0 and self._is_main:
+            self._save(os.path.join(self.directory, self.filename.format(epoch=done)))
+        if self.save_best:
+            value = self._m.value(logs)
+            if self._m.improved(value):
+                self._m.best = value
+                if self._is_main:
+                    self._save(os.path.join(self.directory, "best.pt"))
+
+
+class LRScheduler(Callback):
+    """Set the learning rate each epoch.
+
+    ``schedule`` is either a function ``epoch -> lr`` (0-based epoch; set at the start of each epoch), or a
+    torch scheduler factory ``optimizer -> scheduler`` such as a ``torch.optim.lr_scheduler`` class or a
+    ``functools.partial`` of one (built at the start of training, stepped at the end of each epoch; when
+    resuming it is first stepped once per epoch already done). ``kind`` ('auto', 'function', 'factory')
+    says which, when 'auto' cannot tell: auto treats classes and partials of classes as factories and
+    other callables as epoch functions."""
+
+    def __init__(self, schedule, kind: str = "auto"):
+        if not callable(schedule):
+            raise TypeError(f"LRScheduler: schedule must be callable, got {schedule!r}")
+        if kind not in ("auto", "function", "factory"):
+            raise ValueError(f"LRScheduler: kind must be 'auto', 'function' or 'factory', got {kind!r}")
+        if kind == "auto":
+            target = getattr(schedule, "func", schedule)
+            kind = "factory" if isinstance(target, type) else "function"
+        self.schedule, self.kind = schedule, kind
+        self.scheduler = None
+
+    def on_train_begin(self, logs=None):
+        if self.kind == "factory":
+            import warnings
+
+            self.scheduler = self.schedule(self.trainer.optimizer)
+            if not hasattr(self.scheduler, "step"):
+                raise TypeError("LRScheduler: the factory must return a torch scheduler (with .step())")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # stepping before optimizer.step() when catching up
+                for _ in range(getattr(self.trainer, "initial_epoch", 0)):
+                    self.scheduler.step()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.kind == "function":
+            lr = float(self.schedule(epoch))
+            if not lr > 0:
+                raise ValueError(f"LRScheduler: schedule({epoch}) gave lr={lr}; it must be positive")
+            for group in self.trainer.optimizer.param_groups:
+                group["lr"] = lr
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.kind == "factory" and self.scheduler is not None:
+            self.scheduler.step()
+
+
+class CSVLogger(Callback):
+    """Append one row per epoch to ``path``: 'epoch' (1-based) and the logged values, a header first.
+    ``append=True`` keeps an existing file (for resumed runs). Only rank 0 writes."""
+
+    def __init__(self, path, append: bool = False, separator: str = ","):
+        self.path, self.append, self.separator = os.fspath(path), bool(append), separator
+        self._keys = None
+
+    def on_train_begin(self, logs=None):
+        self._keys = None
+        if not self._is_main:
+            return
+        folder = os.path.dirname(self.path)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        if self.append and os.path.exists(self.path) and os.path.getsize(self.path) > 0:
+            with open(self.path, newline="") as f:
+                header = next(csv.reader(f, delimiter=self.separator), None)
+            self._keys = header[1:] if header else None
+        else:
+            open(self.path, "w").close()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self._is_main:
+            return
+        logs = dict(logs or {})
+        write_header = self._keys is None
+        if write_header:
+            self._keys = list(logs)
+        with open(self.path, "a", newline="") as f:
+            w = csv.writer(f, delimiter=self.separator)
+            if write_header:
+                w.writerow(["epoch", *self._keys])
+            w.writerow([epoch + 1, *(logs.get(k, "") for k in self._keys)])
