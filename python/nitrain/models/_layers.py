@@ -18,6 +18,27 @@ def batch_norm(dim: int, channels: int) -> nn.Module:
     return (nn.BatchNorm2d if dim == 2 else nn.BatchNorm3d)(channels)
 
 
+NORMS = ("batch", "group", "instance", None)
+
+
+def norm_layer(dim: int, channels: int, kind) -> nn.Module:
+    """``'batch'``, ``'group'`` (8 groups or fewer), ``'instance'`` or ``None`` (identity).
+
+    Batch statistics suit i.i.d. batches; slices served image-batch by image-batch are not, and their
+    running statistics then lag behind: ``'group'`` does not depend on the batch at all.
+    """
+    if kind == "batch":
+        return batch_norm(dim, channels)
+    if kind == "group":
+        groups = next(g for g in (8, 4, 2, 1) if channels % g == 0)
+        return nn.GroupNorm(groups, channels)
+    if kind == "instance":
+        return (nn.InstanceNorm2d if dim == 2 else nn.InstanceNorm3d)(channels, affine=True)
+    if kind is None:
+        return nn.Identity()
+    raise ValueError(f"norm must be one of {NORMS}, got {kind!r}")
+
+
 def max_pool(dim: int, *args, **kwargs) -> nn.Module:
     return (nn.MaxPool2d if dim == 2 else nn.MaxPool3d)(*args, **kwargs)
 
