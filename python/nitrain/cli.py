@@ -32,6 +32,31 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from nitrain.demo import run_demo
+
+    metrics = run_demo(
+        args.out,
+        n_subjects=args.subjects,
+        size=args.size,
+        epochs=args.epochs,
+        framework=args.framework,
+        verbose=0 if args.quiet else 1,
+    )
+    return 0 if metrics["r2"] == metrics["r2"] else 1
+
+
+def _train(args: argparse.Namespace) -> int:
+    from nitrain.config import ConfigError, run
+
+    try:
+        run(args.config)
+    except ConfigError as e:
+        print(f"nitrain train: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     import nitrain
 
@@ -61,6 +86,17 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--out", help="also write the report (markdown) to this file")
     bench.add_argument("--only", choices=["sampling", "transforms", "loader"], help="run one benchmark only")
     bench.set_defaults(func=_bench)
+    demo = sub.add_parser("demo", help="train and explain a brain-age model on a built-in phantom cohort")
+    demo.add_argument("--out", default="nitrain-demo", help="report folder (default: nitrain-demo)")
+    demo.add_argument("--framework", default="torch", choices=["torch", "keras"])
+    demo.add_argument("--subjects", type=int, default=64)
+    demo.add_argument("--size", type=int, default=64, help="phantom size in voxels per axis")
+    demo.add_argument("--epochs", type=int, default=40)
+    demo.add_argument("--quiet", action="store_true")
+    demo.set_defaults(func=_demo)
+    train = sub.add_parser("train", help="train from a TOML/YAML config (see nitrain.config)")
+    train.add_argument("config")
+    train.set_defaults(func=_train)
     info = sub.add_parser("info", help="versions, threads, frameworks and GPU found")
     info.set_defaults(func=_info)
     args = parser.parse_args(argv)
