@@ -123,18 +123,28 @@ def run_demo(
     plot.overlay(subject, heat, path=out / "explanation.png", axis=2, n_slices=6)
 
     _curve(history, out / "training_curve.png")
-    os.environ.setdefault("NITRAIN_HOME", str(out / "registry"))
-    card = models.register_pretrained(
-        model,
-        "phantom-brain-age",
-        description="2-D slice CNN predicting age from phantom T1 slices",
-        metrics={k: metrics[k] for k in ("mae_years", "r2")},
-        training_data=f"nitrain phantom cohort, {n_subjects} subjects, seed {seed}",
-        normalization=(
-            f"QuantileClip(0.005, 0.995) + NormalizeIntensity(0, 1); target (age - {mu:.2f}) / {sd:.2f}"
-        ),
-        overwrite=True,
-    )
+    # The model card goes into a registry inside the report folder (the environment is restored after).
+    saved = {k: os.environ.get(k) for k in ("NITRAIN_HOME", "NITRAIN_REGISTRY")}
+    os.environ["NITRAIN_HOME"] = str(out / "registry")
+    os.environ.pop("NITRAIN_REGISTRY", None)
+    try:
+        card = models.register_pretrained(
+            model,
+            "phantom-brain-age",
+            description="2-D slice CNN predicting age from phantom T1 slices",
+            metrics={k: metrics[k] for k in ("mae_years", "r2")},
+            training_data=f"nitrain phantom cohort, {n_subjects} subjects, seed {seed}",
+            normalization=(
+                f"QuantileClip(0.005, 0.995) + NormalizeIntensity(0, 1); target (age - {mu:.2f}) / {sd:.2f}"
+            ),
+            overwrite=True,
+        )
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     metrics["seconds"] = time.perf_counter() - started
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     say(
