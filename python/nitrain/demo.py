@@ -147,9 +147,8 @@ def run_demo(
                 os.environ[k] = v
     metrics["seconds"] = time.perf_counter() - started
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    say(
-        f"report in {out}: metrics.json, training_curve.png, explanation.png, checkpoints/, model card {card}"
-    )
+    say(f"report in {out}: metrics.json, training_curve.png, explanation.png/.nii.gz, checkpoints/")
+    say(f"model card {card['id']} in {out / 'registry'}")
     return metrics
 
 
