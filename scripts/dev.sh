@@ -4,7 +4,8 @@
 # Rust extension only when its sources changed, then runs the requested job. Idempotent; quiet when
 # there is nothing to do.
 #
-#   scripts/dev.sh demo    the main job (today: `nitrain bench`, the sampling benchmark)
+#   scripts/dev.sh demo    the main job: `nitrain demo` (train and explain a brain-age model on phantoms)
+#   scripts/dev.sh bench   `nitrain bench`: the benchmarks against numpy/scipy, ANTs, TorchIO and MONAI
 #   scripts/dev.sh test    every check: cargo fmt/clippy/test, ruff, pytest
 #   scripts/dev.sh setup   only prepare the environment
 #   scripts/dev.sh shell   print `export` lines for the environment (eval "$(scripts/dev.sh shell)")
@@ -75,6 +76,11 @@ setup() {
 
 case "${1:-}" in
     demo)
+        setup torch,plot
+        shift
+        exec "$VENV/bin/nitrain" demo "$@"
+        ;;
+    bench)
         setup bench
         shift
         exec "$VENV/bin/nitrain" bench "$@"
@@ -96,7 +102,7 @@ case "${1:-}" in
         echo "export VIRTUAL_ENV='$VENV' PATH='$VENV/bin':\"\$PATH\" CARGO_TARGET_DIR='$CARGO_TARGET_DIR' PYO3_PYTHON='$PY'"
         ;;
     *)
-        echo "usage: scripts/dev.sh {demo|test|setup|shell}" >&2
+        echo "usage: scripts/dev.sh {demo|bench|test|setup|shell}" >&2
         exit 2
         ;;
 esac
