@@ -56,6 +56,13 @@ def run_transforms(quick: bool = False, peers: bool = True, seed: int = 0) -> st
         return _to_image(ants, ndi.gaussian_filter(img.numpy(), 1.5), img)
 
     noise, smoothing = tx.RandomNoise(0.2, seed=1), tx.RandomSmoothing(1.5, 1.5, seed=1)
+    affine = tx.RandomAffine(rotation=10, translation=5, zoom=0.1, seed=1)
+
+    def ants_affine():
+        t = ants.create_ants_transform(transform_type="AffineTransform", dimension=3)
+        t.set_parameters(np.array([1.02, 0.1, 0, -0.1, 1.0, 0, 0, 0, 0.98, 2.0, -1.0, 0.5]))
+        return t.apply_to_image(img, reference=img, interpolation="linear")
+
     cases = [
         ("RangeNormalize(0, 1)", lambda: tx.RangeNormalize(0, 1)(img), [("numpy formula", numpy_range)]),
         (
@@ -64,6 +71,11 @@ def run_transforms(quick: bool = False, peers: bool = True, seed: int = 0) -> st
             [("numpy formula", numpy_zscore)],
         ),
         ("RandomNoise(sd=0.2)", lambda: noise(img), [("numpy standard_normal + add", numpy_noise)]),
+        (
+            "RandomAffine (rotation, translation, zoom)",
+            lambda: affine(img),
+            [("ANTs affine resampling", ants_affine)],
+        ),
         (
             "RandomSmoothing(sigma=1.5)",
             lambda: smoothing(img),
@@ -108,6 +120,10 @@ def _add_peers(cases, img, rng):
             "NormalizeIntensity(0, 1)": ("TorchIO ZNormalization", tio.ZNormalization()),
             "RandomNoise(sd=0.2)": ("TorchIO RandomNoise", tio.RandomNoise(std=(0.2, 0.2))),
             "RandomSmoothing(sigma=1.5)": ("TorchIO RandomBlur", tio.RandomBlur(std=(1.5, 1.5))),
+            "RandomAffine (rotation, translation, zoom)": (
+                "TorchIO RandomAffine",
+                tio.RandomAffine(scales=0.1, degrees=10, translation=5),
+            ),
         }
     except ImportError:
         tio_peers = {}
@@ -120,6 +136,12 @@ def _add_peers(cases, img, rng):
             "NormalizeIntensity(0, 1)": ("MONAI NormalizeIntensity", mt.NormalizeIntensity()),
             "RandomNoise(sd=0.2)": ("MONAI RandGaussianNoise", mt.RandGaussianNoise(prob=1.0, std=0.2)),
             "RandomSmoothing(sigma=1.5)": ("MONAI GaussianSmooth", mt.GaussianSmooth(sigma=1.5)),
+            "RandomAffine (rotation, translation, zoom)": (
+                "MONAI RandAffine",
+                mt.RandAffine(
+                    prob=1.0, rotate_range=(0.17,) * 3, translate_range=(5,) * 3, scale_range=(0.1,) * 3
+                ),
+            ),
         }
     except ImportError:
         monai_peers, arr = {}, None
