@@ -67,14 +67,37 @@ class _Join:
         return common
 
 
+def _placeholder_id(pattern: str):
+    """For a pattern with ``{id}`` (e.g. ``sub-{id}/anat/sub-{id}_T1w.nii.gz``): a function giving a path's
+    id, or ``None`` when the path does not fit (every ``{id}`` must be the same text). After ``sub-`` the id
+    keeps that prefix, so it matches the ``participant_id`` column of a BIDS participants table."""
+    parts = pattern.split("{id}")
+    regex = ""
+    for k, part in enumerate(parts):
+        piece = re.escape(part).replace(r"\*\*/", "(?:.*/)?").replace(r"\*\*", ".*").replace(r"\*", "[^/]*")
+        regex += piece.replace(r"\?", "[^/]")
+        if k < len(parts) - 1:
+            regex += "(?P<id>[^/]+?)" if k == 0 else "(?P=id)"
+    compiled = re.compile(regex + "$")
+    prefix = "sub-" if parts[0].endswith("sub-") else ""
+
+    def id_of(rel: str):
+        m = compiled.match(rel)
+        return None if m is None else prefix + m.group("id")
+
+    return id_of
+
+
 class FolderDataset(BaseDataset):
     """Images found by glob patterns under ``base_dir``, joined by participant id with a table or with
     other images.
 
-    ``x``: ``{'pattern': ..., 'exclude': ...}`` (a list of those for several inputs). ``y``: a table column
-    ``{'file': 'participants.tsv', 'column': 'age', 'id': 'participant_id'}`` or an image config like x.
-    Ids come from each path's ``sub-XXX`` part (``id_pattern``). Records are joined by id, never by
-    position; ids present on one side only are an error (``on_missing='drop'``: a warning, and left out).
+    ``x``: ``{'pattern': ..., 'exclude': ...}`` (a list of those for several inputs); a pattern may hold an
+    ``{id}`` placeholder (``'sub-{id}/anat/sub-{id}_T1w.nii.gz'``) that says where the id is. ``y``: a
+    table column ``{'file': 'participants.tsv', 'column': 'age', 'id': 'participant_id'}`` or an image
+    config like x. Otherwise ids come from each path's ``sub-XXX`` part (``id_pattern``). Records are
+    joined by id, never by position; ids present on one side only are an error (``on_missing='drop'``: a
+    warning, and left out).
     """
 
     def __init__(
@@ -129,9 +152,11 @@ class FolderDataset(BaseDataset):
             raise ValueError(f"{owner}: {name} must be a dict with a 'pattern' key, got {cfg!r}")
         pattern, exclude = cfg["pattern"], cfg.get("exclude")
         excludes = [exclude] if isinstance(exclude, str) else list(exclude or [])
-        paths = [
-            rel for rel in self._store.glob(pattern) if not any(fnmatch.fnmatch(rel, e) for e in excludes)
-        ]
+        id_of = _placeholder_id(pattern) if "{id}" in pattern else None
+        glob = pattern.replace("{id}", "*")
+        paths = [rel for rel in self._store.glob(glob) if not any(fnmatch.fnmatch(rel, e) for e in excludes)]
+        if id_of is not None:  # every {id} in the pattern must capture the same text
+            paths = [rel for rel in paths if id_of(rel) is not None]
         if not paths:
             raise FileNotFoundError(
                 f"{owner}: {name} pattern {pattern!r} matched no files under {self.base_dir!r}"
@@ -139,10 +164,14 @@ class FolderDataset(BaseDataset):
             )
         found: dict[str, list[str]] = {}
         for rel in paths:
-            m = self._id_re.search(rel)
-            if m is None:
-                raise ValueError(f"{owner}: no participant id ({self._id_re.pattern}) in the path {rel}")
-            found.setdefault(m.group(0), []).append(self._store.full(rel))
+            if id_of is not None:
+                rid = id_of(rel)
+            else:
+                m = self._id_re.search(rel)
+                if m is None:
+                    raise ValueError(f"{owner}: no participant id ({self._id_re.pattern}) in the path {rel}")
+                rid = m.group(0)
+            found.setdefault(rid, []).append(self._store.full(rel))
         dups = {k: v for k, v in found.items() if len(v) > 1}
         if dups:
             first = next(iter(dups.items()))
