@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nitrain.datasets.base import BaseDataset
-from nitrain.datasets.folder import _column, _Join, _read_table, _values
+from nitrain.datasets.folder import _Join, table_values
 
 
 class BIDSDataset(BaseDataset):
@@ -49,16 +49,7 @@ class BIDSDataset(BaseDataset):
             sources[f"x[{k}]" if multi else "x"] = self._query(q, f"x[{k}]" if multi else "x")
         if isinstance(y, dict) and "column" in y and "suffix" not in y:
             path = self.base_dir / y.get("file", "participants.tsv")
-            table = _read_table(path, owner)
-            ids = _column(table, y.get("id", "participant_id"), path, owner)
-            vals = _values(_column(table, y["column"], path, owner))
-            dup = sorted(set(ids[ids.duplicated()]))
-            if dup:
-                raise ValueError(f"{owner}: duplicate ids in {path}: {dup[:10]}")
-            missing = sorted(ids[vals.isna()])
-            if missing:
-                raise ValueError(f"{owner}: {path} has no {y['column']!r} value for ids {missing[:10]}")
-            sources["y"] = dict(zip(ids, vals.tolist(), strict=True))
+            sources["y"] = table_values(path, y["column"], y.get("id", "participant_id"), owner)
         elif isinstance(y, dict):
             sources["y"] = self._query(y, "y")
         else:

@@ -38,6 +38,20 @@ def _values(series):
     return series
 
 
+def table_values(path: Path, column: str, id_col: str, owner: str) -> dict[str, object]:
+    """``{id: value}`` from a participants-style table; duplicate ids or missing values are errors."""
+    table = _read_table(path, owner)
+    ids = _column(table, id_col, path, owner)
+    values = _values(_column(table, column, path, owner))
+    dup = sorted(set(ids[ids.duplicated()]))
+    if dup:
+        raise ValueError(f"{owner}: duplicate ids in {path} column {id_col!r}: {dup[:10]}")
+    missing = sorted(ids[values.isna()])
+    if missing:
+        raise ValueError(f"{owner}: {path} has no {column!r} value for ids {missing[:10]}")
+    return dict(zip(ids, values.tolist(), strict=True))
+
+
 class _Join:
     """Matches records from several sources by id and reports what does not match."""
 
@@ -182,22 +196,11 @@ class FolderDataset(BaseDataset):
         return {k: v[0] for k, v in found.items()}
 
     def _table(self, cfg) -> dict[str, object]:
-        owner = "FolderDataset"
         try:
             path = self._store.local(cfg["file"])
         except FileNotFoundError:
             path = Path(self._store.full(cfg["file"]))
-        table = _read_table(path, owner)
-        id_col = cfg.get("id", "participant_id")
-        ids = _column(table, id_col, path, owner)
-        values = _values(_column(table, cfg["column"], path, owner))
-        dup = sorted(set(ids[ids.duplicated()]))
-        if dup:
-            raise ValueError(f"{owner}: duplicate ids in {path} column {id_col!r}: {dup[:10]}")
-        missing = sorted(ids[values.isna()])
-        if missing:
-            raise ValueError(f"{owner}: {path} has no {cfg['column']!r} value for ids {missing[:10]}")
-        return dict(zip(ids, values.tolist(), strict=True))
+        return table_values(path, cfg["column"], cfg.get("id", "participant_id"), "FolderDataset")
 
 
 class CSVDataset(BaseDataset):
