@@ -134,9 +134,12 @@ def run_demo(
             description="2-D slice CNN predicting age from phantom T1 slices",
             metrics={k: metrics[k] for k in ("mae_years", "r2")},
             training_data=f"nitrain phantom cohort, {n_subjects} subjects, seed {seed}",
-            normalization=(
-                f"QuantileClip(0.005, 0.995) + NormalizeIntensity(0, 1); target (age - {mu:.2f}) / {sd:.2f}"
-            ),
+            normalization={
+                "x_transforms": ["QuantileClip(0.005, 0.995)", "NormalizeIntensity(0, 1)"],
+                "target": {"mean": mu, "sd": sd},
+                "slices": {"axis": 2, "window": list(window)},
+                "input_shape": [size] * 3,
+            },
             overwrite=True,
         )
     finally:

@@ -115,6 +115,28 @@ def _store():
     return _LocalStore(base / "models")
 
 
+#: Models shipped inside the package (read-only), found after the user's registry: ``nitrain/<name>``.
+BUILTIN = _LocalStore(Path(__file__).parent / "builtin")
+
+
+def _find(name: str):
+    """(store, owner, name, version) of ``name``: the user's registry first, then the built-in models
+    (where a bare ``name`` means ``nitrain/name``)."""
+    user = _store()
+    try:
+        return (user, *_resolve(user, name))
+    except PretrainedNotFoundError as e:
+        missing = e
+    base = name.partition("@")[0] if isinstance(name, str) else ""
+    if "/" not in base or base.startswith("nitrain/"):
+        candidate = name if "/" in base else f"nitrain/{name}"
+        try:
+            return (BUILTIN, *_resolve(BUILTIN, candidate))
+        except PretrainedNotFoundError:
+            pass
+    raise PretrainedNotFoundError(f"{missing}; built into nitrain: {_ids(BUILTIN) or 'none'}")
+
+
 # ---------------------------------------------------------------- names
 
 
@@ -290,8 +312,7 @@ register_model = register_pretrained
 def model_card(name: str) -> dict:
     """The model card of ``name`` (latest version unless ``@version``), read without loading
     weights or torch."""
-    store = _store()
-    owner, short, version = _resolve(store, name)
+    store, owner, short, version = _find(name)
     return json.loads(store.read(owner, short, str(version), CARD))
 
 
@@ -300,8 +321,7 @@ def fetch_pretrained(name: str, map_location="cpu"):
     weights after checking their sha256, and return it in eval mode (card attached as ``nitrain_card``)."""
     from nitrain.models._architectures import fetch_architecture
 
-    store = _store()
-    owner, short, version = _resolve(store, name)
+    store, owner, short, version = _find(name)
     where = (owner, short, str(version))
     card = json.loads(store.read(*where, CARD))
 
@@ -343,9 +363,8 @@ class _PretrainedTable(list):
 def list_pretrained() -> list[dict]:
     """Every registered model version: dicts of id, owner, name, version, architecture, dim, created,
     description (prints as a table)."""
-    store = _store()
     out = _PretrainedTable()
-    for ident in _ids(store):
+    for store, ident in [(_store(), i) for i in _ids(_store())] + [(BUILTIN, i) for i in _ids(BUILTIN)]:
         owner, short, version = _parse(ident)
         card = json.loads(store.read(owner, short, str(version), CARD))
         out.append(
