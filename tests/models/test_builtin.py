@@ -16,6 +16,7 @@ def test_builtin_card_is_readable_without_loading():
     assert card["id"] == "nitrain/phantom-brain-age@1"
     assert card["metrics"]["r2"] > 0.8
     assert any(r["id"] == "nitrain/phantom-brain-age@1" for r in models.list_pretrained())
+    assert models.model_card("basic-t1") == card  # the original README's name
 
 
 def test_builtin_brain_age_model_scores_fresh_subjects(monkeypatch, tmp_path):

@@ -119,15 +119,22 @@ def _store():
 BUILTIN = _LocalStore(Path(__file__).parent / "builtin")
 
 
+#: Other names the built-in models answer to (the original nitrain README fetches ``basic-t1``).
+ALIASES = {"basic-t1": "nitrain/phantom-brain-age"}
+
+
 def _find(name: str):
     """(store, owner, name, version) of ``name``: the user's registry first, then the built-in models
-    (where a bare ``name`` means ``nitrain/name``)."""
+    (where a bare ``name`` means ``nitrain/name``, and ``ALIASES`` apply)."""
     user = _store()
     try:
         return (user, *_resolve(user, name))
     except PretrainedNotFoundError as e:
         missing = e
     base = name.partition("@")[0] if isinstance(name, str) else ""
+    if base in ALIASES:
+        name = ALIASES[base] + name[len(base) :]
+        base = ALIASES[base]
     if "/" not in base or base.startswith("nitrain/"):
         candidate = name if "/" in base else f"nitrain/{name}"
         try:
