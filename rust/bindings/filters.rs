@@ -6,6 +6,7 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 
 use super::arrays::{for_in_dtype, in_dtype, kernel_err, out_dtype, OutDtype};
+use super::intensity::{pointwise, Pointwise};
 use super::sampling::borrow_out;
 use crate::kernels::{noise, occlude, smooth, Pixel};
 use crate::pool;
@@ -20,39 +21,13 @@ pub fn add_gaussian_noise(
     seed: u64,
     stream: u64,
 ) -> PyResult<()> {
-    let tin = in_dtype("gaussian noise", "image", &image)?;
-    match out_dtype("gaussian noise", &out)? {
-        OutDtype::F32 => for_in_dtype!(
-            tin,
-            noise_typed::<_, f32>(py, &image, &out, sd, seed, stream)
-        ),
-        OutDtype::F64 => for_in_dtype!(
-            tin,
-            noise_typed::<_, f64>(py, &image, &out, sd, seed, stream)
-        ),
-    }
-}
-
-fn noise_typed<'py, T, O>(
-    py: Python<'py>,
-    image: &Bound<'py, PyAny>,
-    out: &Bound<'py, PyAny>,
-    sd: f64,
-    seed: u64,
-    stream: u64,
-) -> PyResult<()>
-where
-    T: Element + Pixel + AsPrimitive<f64>,
-    O: Element + Pixel,
-    f64: AsPrimitive<O>,
-{
-    let arr = image.extract::<PyReadonlyArrayDyn<'py, T>>()?;
-    let mut out_b = borrow_out::<O>("gaussian noise", out)?;
-    let src = arr.as_array();
-    let dst = out_b.as_array_mut();
-    let pool = pool::pool().map_err(PyRuntimeError::new_err)?;
-    py.detach(|| pool.install(|| noise::add_gaussian(src, dst, sd, seed, stream)))
-        .map_err(kernel_err)
+    pointwise(
+        py,
+        "gaussian noise",
+        &image,
+        &out,
+        Pointwise::Noise { sd, seed, stream },
+    )
 }
 
 /// Separable Gaussian smoothing (scipy's 'reflect' mode), `sigma` in voxels per axis, into the

@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 
 use super::arrays::{for_in_dtype, in_dtype, kernel_err, out_dtype, OutDtype};
 use super::sampling::borrow_out;
-use crate::kernels::{intensity, Pixel};
+use crate::kernels::{intensity, noise, Pixel};
 use crate::pool;
 
 /// `(min, max, mean, sd, count)` over the non-NaN voxels of `image` (population sd), in one parallel,
@@ -34,6 +34,58 @@ fn stats_typed<T: Element + Pixel + AsPrimitive<f64>>(
     Ok((s.min, s.max, s.mean, s.sd, s.count))
 }
 
+/// A voxel-wise kernel from an image into an output of the same shape (float32 or float64, any strides).
+#[derive(Clone, Copy)]
+pub(crate) enum Pointwise {
+    Rescale { scale: f64, offset: f64 },
+    Clip { low: f64, high: f64 },
+    Noise { sd: f64, seed: u64, stream: u64 },
+}
+
+/// Dispatch on the input and output dtypes, release the GIL, run `op` on the kernel pool.
+pub(crate) fn pointwise(
+    py: Python<'_>,
+    name: &str,
+    image: &Bound<'_, PyAny>,
+    out: &Bound<'_, PyAny>,
+    op: Pointwise,
+) -> PyResult<()> {
+    let tin = in_dtype(name, "image", image)?;
+    match out_dtype(name, out)? {
+        OutDtype::F32 => for_in_dtype!(tin, pointwise_typed::<_, f32>(py, name, image, out, op)),
+        OutDtype::F64 => for_in_dtype!(tin, pointwise_typed::<_, f64>(py, name, image, out, op)),
+    }
+}
+
+fn pointwise_typed<'py, T, O>(
+    py: Python<'py>,
+    name: &str,
+    image: &Bound<'py, PyAny>,
+    out: &Bound<'py, PyAny>,
+    op: Pointwise,
+) -> PyResult<()>
+where
+    T: Element + Pixel + AsPrimitive<f64>,
+    O: Element + Pixel,
+    f64: AsPrimitive<O>,
+{
+    let arr = image.extract::<PyReadonlyArrayDyn<'py, T>>()?;
+    let mut out_b = borrow_out::<O>(name, out)?;
+    let src = arr.as_array();
+    let dst = out_b.as_array_mut();
+    let pool = pool::pool().map_err(PyRuntimeError::new_err)?;
+    py.detach(|| {
+        pool.install(|| match op {
+            Pointwise::Rescale { scale, offset } => intensity::rescale(src, dst, scale, offset),
+            Pointwise::Clip { low, high } => intensity::clip(src, dst, low, high),
+            Pointwise::Noise { sd, seed, stream } => {
+                noise::add_gaussian(src, dst, sd, seed, stream)
+            }
+        })
+    })
+    .map_err(kernel_err)
+}
+
 /// `out = image * scale + offset` (float32 or float64 `out` of the same shape, any strides).
 #[pyfunction]
 pub fn rescale(
@@ -43,38 +95,13 @@ pub fn rescale(
     scale: f64,
     offset: f64,
 ) -> PyResult<()> {
-    let tin = in_dtype("rescale", "image", &image)?;
-    match out_dtype("rescale", &out)? {
-        OutDtype::F32 => for_in_dtype!(
-            tin,
-            rescale_typed::<_, f32>(py, &image, &out, scale, offset)
-        ),
-        OutDtype::F64 => for_in_dtype!(
-            tin,
-            rescale_typed::<_, f64>(py, &image, &out, scale, offset)
-        ),
-    }
-}
-
-fn rescale_typed<'py, T, O>(
-    py: Python<'py>,
-    image: &Bound<'py, PyAny>,
-    out: &Bound<'py, PyAny>,
-    scale: f64,
-    offset: f64,
-) -> PyResult<()>
-where
-    T: Element + Pixel + AsPrimitive<f64>,
-    O: Element + Pixel,
-    f64: AsPrimitive<O>,
-{
-    let arr = image.extract::<PyReadonlyArrayDyn<'py, T>>()?;
-    let mut out_b = borrow_out::<O>("rescale", out)?;
-    let src = arr.as_array();
-    let dst = out_b.as_array_mut();
-    let pool = pool::pool().map_err(PyRuntimeError::new_err)?;
-    py.detach(|| pool.install(|| intensity::rescale(src, dst, scale, offset)))
-        .map_err(kernel_err)
+    pointwise(
+        py,
+        "rescale",
+        &image,
+        &out,
+        Pointwise::Rescale { scale, offset },
+    )
 }
 
 /// `out = clip(image, low, high)` (NaN stays NaN).
@@ -86,32 +113,7 @@ pub fn clip(
     low: f64,
     high: f64,
 ) -> PyResult<()> {
-    let tin = in_dtype("clip", "image", &image)?;
-    match out_dtype("clip", &out)? {
-        OutDtype::F32 => for_in_dtype!(tin, clip_typed::<_, f32>(py, &image, &out, low, high)),
-        OutDtype::F64 => for_in_dtype!(tin, clip_typed::<_, f64>(py, &image, &out, low, high)),
-    }
-}
-
-fn clip_typed<'py, T, O>(
-    py: Python<'py>,
-    image: &Bound<'py, PyAny>,
-    out: &Bound<'py, PyAny>,
-    low: f64,
-    high: f64,
-) -> PyResult<()>
-where
-    T: Element + Pixel + AsPrimitive<f64>,
-    O: Element + Pixel,
-    f64: AsPrimitive<O>,
-{
-    let arr = image.extract::<PyReadonlyArrayDyn<'py, T>>()?;
-    let mut out_b = borrow_out::<O>("clip", out)?;
-    let src = arr.as_array();
-    let dst = out_b.as_array_mut();
-    let pool = pool::pool().map_err(PyRuntimeError::new_err)?;
-    py.detach(|| pool.install(|| intensity::clip(src, dst, low, high)))
-        .map_err(kernel_err)
+    pointwise(py, "clip", &image, &out, Pointwise::Clip { low, high })
 }
 
 /// Quantiles of the non-NaN voxels (numpy's 'linear' method, as `np.nanquantile`).
