@@ -1,0 +1,72 @@
+"""Which deep learning framework a model belongs to, and lazy imports that say which extra to install.
+
+Nothing here imports torch, keras or tensorflow unless asked to: ``import nitrain`` stays light.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+TORCH_EXTRA = "pip install 'nitrain[torch]'"
+KERAS_EXTRA = "pip install 'nitrain[tensorflow]'"
+
+
+def is_keras_model(model) -> bool:
+    """A keras 3 (any backend) or tf.keras layer/model. Checked before torch: under the torch backend a
+    keras model is also an ``nn.Module``, but it is trained and called the keras way."""
+    for name in ("keras", "tf_keras"):
+        mod = sys.modules.get(name)
+        layer = getattr(getattr(mod, "layers", None), "Layer", None)
+        if layer is not None and isinstance(model, layer):
+            return True
+    tf = sys.modules.get("tensorflow")
+    if tf is not None:
+        try:
+            return isinstance(model, tf.keras.layers.Layer)
+        except Exception:  # tf.keras missing or lazily failing: not a tf.keras model
+            return False
+    return False
+
+
+def is_torch_module(model) -> bool:
+    torch = sys.modules.get("torch")  # a torch model means torch is already imported
+    return torch is not None and isinstance(model, torch.nn.Module) and not is_keras_model(model)
+
+
+def framework_of(model) -> str | None:
+    """``'keras'``, ``'torch'`` or ``None`` (a plain callable or something unknown)."""
+    if is_keras_model(model):
+        return "keras"
+    if is_torch_module(model):
+        return "torch"
+    return None
+
+
+def require_torch(owner: str):
+    try:
+        import torch
+    except ImportError as e:
+        raise ImportError(f"{owner} needs torch, which is not installed: {TORCH_EXTRA}") from e
+    return torch
+
+
+def require_keras(owner: str):
+    """keras 3, quiet. ``KERAS_BACKEND`` chooses its backend (tensorflow by default)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        import keras
+    except ImportError as e:
+        raise ImportError(f"{owner} needs keras 3, which is not installed: {KERAS_EXTRA}") from e
+    if int(keras.__version__.split(".")[0]) < 3:
+        raise ImportError(f"{owner} needs keras >= 3, found {keras.__version__}: {KERAS_EXTRA}")
+    return keras
+
+
+def require_tensorflow(owner: str):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        import tensorflow as tf
+    except ImportError as e:
+        raise ImportError(f"{owner} needs tensorflow, which is not installed: {KERAS_EXTRA}") from e
+    return tf
