@@ -94,3 +94,69 @@ def test_two_datasets_share_one_disk_folder(cohort, tmp_path):
     a[2]
     b[2]
     assert b.cache.hits == 1
+
+
+_WORKER = """
+import json, os, sys, time
+from nitrain import datasets
+from nitrain import transforms as tx
+from nitrain.datasets.cache import DiskCache
+
+cohort, shared, go, out = sys.argv[1:5]
+while not os.path.exists(go):  # start both processes' misses together
+    time.sleep(0.005)
+ds = datasets.FolderDataset(
+    cohort,
+    {"pattern": "sub-*/anat/*_T1w.nii.gz"},
+    {"file": "participants.tsv", "column": "age"},
+    x_transforms=[tx.Resample((12, 12, 12)), tx.RangeNormalize(0, 1)],
+    cache=DiskCache(shared),
+)
+sums = [[float(ds[i][0].numpy().astype("float64").sum()) for i in range(len(ds))] for _ in range(4)]
+json.dump({"sums": sums, "hits": ds.cache.hits, "misses": ds.cache.misses}, open(out, "w"))
+"""
+
+
+def test_two_processes_share_one_disk_cache(cohort, tmp_path):
+    """Two processes fill and read one cache folder at the same time: both get the uncached images, every
+    entry is complete, and no temporary file is left behind."""
+    import json
+    import subprocess
+    import sys
+
+    shared, go = tmp_path / "shared", tmp_path / "go"
+    script = tmp_path / "worker.py"
+    script.write_text(_WORKER)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(cohort), str(shared), str(go), str(tmp_path / f"out{k}.json")],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for k in range(2)
+    ]
+    time.sleep(0.5)
+    go.touch()
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    plain = datasets.FolderDataset(
+        cohort, X, Y, x_transforms=[tx.Resample((12, 12, 12)), tx.RangeNormalize(0, 1)]
+    )
+    want = [float(plain[i][0].numpy().astype("float64").sum()) for i in range(len(plain))]
+    for k in range(2):
+        res = json.loads((tmp_path / f"out{k}.json").read_text())
+        for sums in res["sums"]:
+            np.testing.assert_allclose(sums, want, rtol=1e-6)
+        assert res["hits"] + res["misses"] == 4 * len(plain) and res["hits"] >= 3 * len(plain)
+    files = sorted(p.name for p in shared.rglob("*") if p.is_file())
+    assert len(files) == len(plain) and all(f.endswith(".nii") and not f.startswith("tmp") for f in files)
+    again = datasets.FolderDataset(
+        cohort,
+        X,
+        Y,
+        x_transforms=[tx.Resample((12, 12, 12)), tx.RangeNormalize(0, 1)],
+        cache=DiskCache(shared),
+    )
+    [again[i] for i in range(len(again))]
+    assert (again.cache.hits, again.cache.misses) == (len(plain), 0)

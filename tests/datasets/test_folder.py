@@ -186,3 +186,37 @@ def test_csv_dataset_resolves_paths_relative_to_the_table(cohort, tmp_path):
     with pytest.raises(KeyError, match="column 'file' not in"):
         datasets.CSVDataset(table, x={"column": "file"}, y={"column": "age"})
     table.unlink()
+
+
+@pytest.mark.parametrize("ext", [".nrrd", ".mha", ".mhd", ".nii", ".npy"])
+def test_every_supported_format_reads_with_its_geometry(cohort, tmp_path, ext):
+    """NRRD, MetaImage (.mha and .mhd+.raw), uncompressed NIfTI and .npy arrays read through one pattern,
+    joined by id, with the voxels and (except .npy, which has none) the geometry of the source image."""
+    src = datasets.FolderDataset(
+        cohort, {"pattern": "sub-*/anat/*_T1w.nii.gz"}, {"file": "participants.tsv", "column": "age"}
+    )
+    root = tmp_path / "conv"
+    for i, sub in enumerate(src.ids):
+        img = ants.image_read(str(cohort / sub / "anat" / f"{sub}_T1w.nii.gz"))
+        img.set_spacing((1.5, 1.0, 2.0))
+        img.set_origin((float(i), -3.0, 7.5))
+        (root / sub).mkdir(parents=True)
+        out = root / sub / f"{sub}_T1w{ext}"
+        if ext == ".npy":
+            np.save(out, img.numpy())
+        else:
+            ants.image_write(img, str(out))
+    shutil.copy(cohort / "participants.tsv", root / "participants.tsv")
+    ds = datasets.FolderDataset(
+        root, {"pattern": f"sub-*/*{ext}"}, {"file": "participants.tsv", "column": "age"}
+    )
+    assert len(ds) == len(src)
+    for i in range(len(ds)):
+        (x, y), (x0, y0) = ds[i], src[i]
+        assert y == y0
+        np.testing.assert_array_equal(x.numpy(), x0.numpy())
+        if ext == ".npy":
+            assert x.spacing == (1.0, 1.0, 1.0)
+        else:
+            np.testing.assert_allclose(x.spacing, (1.5, 1.0, 2.0))
+            np.testing.assert_allclose(x.origin, (float(i), -3.0, 7.5))
