@@ -8,10 +8,13 @@ use ndarray::{ArrayView, ArrayViewMut, Axis, IxDyn};
 use num_traits::AsPrimitive;
 use rayon::prelude::*;
 
-use super::random::{tables, Counter};
+use super::random::Counter;
 use super::{fmt_shape, KernelError, Pixel};
 
-/// `dst = src + sd * N(0, 1)`, computed in f64 and stored as `O`.
+/// Normals generated per call of `Counter::fill_normals` (a stack buffer).
+const RUN: usize = 1024;
+
+/// `dst = src + sd * N(0, 1)`: the deviates are f32, the sum is computed in f64 and stored as `O`.
 pub fn add_gaussian<T, O>(
     src: ArrayView<'_, T, IxDyn>,
     dst: ArrayViewMut<'_, O, IxDyn>,
@@ -45,7 +48,6 @@ where
         return Ok(());
     }
     let rng = Counter::new(seed, stream);
-    let zig = tables();
     // Fortran order = C order of the reversed axes; chunks are the first reversed axis (the slowest).
     let src = src.reversed_axes();
     let dst = dst.reversed_axes();
@@ -61,15 +63,30 @@ where
         .enumerate()
         .for_each(|(c, (mut d, s))| {
             let base = c as u64 * chunk_len;
+            let mut normals = [0f32; RUN];
             match (d.as_slice_mut(), s.as_slice()) {
                 (Some(d), Some(s)) => {
-                    for (i, (d, s)) in d.iter_mut().zip(s).enumerate() {
-                        *d = (s.as_() + sd * rng.normal_with(zig, base + i as u64)).as_();
+                    for (r, (d, s)) in d.chunks_mut(RUN).zip(s.chunks(RUN)).enumerate() {
+                        let z = &mut normals[..d.len()];
+                        rng.fill_normals(base + (r * RUN) as u64, z);
+                        for ((d, s), &z) in d.iter_mut().zip(s).zip(z.iter()) {
+                            *d = (s.as_() + sd * z as f64).as_();
+                        }
                     }
                 }
                 _ => {
-                    for (i, (d, s)) in d.iter_mut().zip(s.iter()).enumerate() {
-                        *d = (s.as_() + sd * rng.normal_with(zig, base + i as u64)).as_();
+                    let mut i = 0u64;
+                    let mut src_it = s.iter();
+                    let mut dst_it = d.iter_mut();
+                    let len = chunk_len as usize;
+                    while (i as usize) < len {
+                        let n = RUN.min(len - i as usize);
+                        rng.fill_normals(base + i, &mut normals[..n]);
+                        for &z in &normals[..n] {
+                            let (d, s) = (dst_it.next().unwrap(), src_it.next().unwrap());
+                            *d = (s.as_() + sd * z as f64).as_();
+                        }
+                        i += n as u64;
                     }
                 }
             }
@@ -186,7 +203,6 @@ where
             ));
         }
     }
-    let zig = tables();
     batch
         .axis_iter_mut(Axis(0))
         .into_par_iter()
@@ -194,16 +210,18 @@ where
         .for_each(|(i, mut item)| {
             let [o0, o1, o2] = origins[i];
             let [s0, s1, _] = shapes[i];
-            let (_, n1, n2) = item.dim();
+            let (n0, n1, n2) = item.dim();
+            let mut normals = vec![0f32; n0];
             for op in &ops[i] {
                 let rng = Counter::new(op.seed, 0);
                 // Lanes along axis 0, where the image index grows by one per voxel.
                 for c2 in 0..n2 {
                     for c1 in 0..n1 {
                         let base = (o0 + s0 * ((o1 + c1) + s1 * (o2 + c2))) as u64;
+                        rng.fill_normals(base, &mut normals);
                         let mut lane = item.slice_mut(ndarray::s![.., c1, c2]);
-                        for (c0, v) in lane.iter_mut().enumerate() {
-                            *v = (v.as_() + op.sd * rng.normal_with(zig, base + c0 as u64)).as_();
+                        for (v, &z) in lane.iter_mut().zip(&normals) {
+                            *v = (v.as_() + op.sd * z as f64).as_();
                         }
                     }
                 }
