@@ -53,7 +53,9 @@ fn weighted_sum<'x, O: Float + 'x>(out: &mut [O], w: &[O], src: impl Fn(usize) -
     weighted_sum_portable(out, w, src);
 }
 
-const BLOCK: usize = 64;
+/// Outputs per register block: 32 floats are four AVX2 registers of f32 (eight of f64), all kept in
+/// registers across the taps.
+const BLOCK: usize = 32;
 
 #[inline(always)]
 fn weighted_sum_portable<'x, O: Float + 'x>(
@@ -63,17 +65,27 @@ fn weighted_sum_portable<'x, O: Float + 'x>(
 ) {
     let n = out.len();
     let mut b = 0;
-    while b < n {
-        let len = BLOCK.min(n - b);
+    while b + BLOCK <= n {
         let mut acc = [O::zero(); BLOCK];
         for (t, &wt) in w.iter().enumerate() {
-            let x = &src(t)[b..b + len];
+            let x: &[O; BLOCK] = src(t)[b..b + BLOCK].try_into().unwrap();
+            for k in 0..BLOCK {
+                acc[k] = acc[k] + wt * x[k];
+            }
+        }
+        out[b..b + BLOCK].copy_from_slice(&acc);
+        b += BLOCK;
+    }
+    if b < n {
+        let len = n - b;
+        let mut acc = [O::zero(); BLOCK];
+        for (t, &wt) in w.iter().enumerate() {
+            let x = &src(t)[b..n];
             for (a, &v) in acc[..len].iter_mut().zip(x) {
                 *a = *a + wt * v;
             }
         }
-        out[b..b + len].copy_from_slice(&acc[..len]);
-        b += len;
+        out[b..n].copy_from_slice(&acc[..len]);
     }
 }
 
@@ -128,12 +140,17 @@ where
             let padded: &[O] = padded;
             weighted_sum(tmp_col, self.w0, |t| &padded[t..t + n0]);
         }
+        // The source rows of each output column are looked up once per column, not once per block of
+        // outputs (`reflect` divides).
+        let tmp: &[O] = tmp;
+        let mut taps: Vec<&[O]> = Vec::with_capacity(self.w1.len());
         for (j, out_col) in out.chunks_mut(n0).enumerate() {
-            let tmp: &[O] = tmp;
-            weighted_sum(out_col, self.w1, |t| {
+            taps.clear();
+            taps.extend((0..self.w1.len()).map(|t| {
                 let jj = reflect(j as isize - r1 + t as isize, n1);
                 &tmp[jj * n0..(jj + 1) * n0]
-            });
+            }));
+            weighted_sum(out_col, self.w1, |t| taps[t]);
         }
     }
 }
@@ -251,8 +268,10 @@ where
             for (dk, out_plane) in out_range.chunks_mut(plane).enumerate() {
                 let k = (k_start + dk) as isize;
                 planes_xy.smooth(reflect(k + r2, n2), &mut ring[slot(k + r2)], &mut scratch);
-                let ring: &[Scratch<O>] = &ring;
-                weighted_sum(out_plane, &w2, |t| &ring[slot(k - r2 + t as isize)]);
+                let taps: Vec<&[O]> = (0..window)
+                    .map(|t| &ring[slot(k - r2 + t as isize)][..])
+                    .collect();
+                weighted_sum(out_plane, &w2, |t| taps[t]);
             }
         });
     Ok(())
