@@ -161,7 +161,7 @@ def test_list_and_fetch_agree_exactly():
     table = models.list_architectures()
     assert len({row["name"] for row in table}) == len(table)
     for row in table:
-        assert row["frameworks"] == ("torch",)
+        assert row["frameworks"] == ("torch", "keras")
         for dim in row["dims"]:
             assert callable(models.fetch_architecture(row["name"], dim=dim))
         for dim in (None, 1, 2, 3, 4):
@@ -188,21 +188,23 @@ def test_unsupported_dim_lists_dims():
         models.fetch_architecture("alexnet")
 
 
-def test_keras_is_not_available():
-    with pytest.raises(ImportError, match=r"pip install nitrain\[tensorflow\]") as e:
-        models.fetch_architecture("alexnet", dim=2, framework="keras")
-    assert isinstance(e.value, ValueError) and "not implemented" in str(e.value)
-    with pytest.raises(ValueError, match="unknown framework"):
+def test_framework_names():
+    for fw in ("keras", "tensorflow", "tf", "Keras"):
+        assert models.fetch_architecture("alexnet", dim=2, framework=fw).framework == "keras"
+    assert models.fetch_architecture("alexnet", dim=2, framework="torch").framework == "torch"
+    with pytest.raises(ValueError, match=r"unknown framework 'jax'.*\['torch', 'keras'\]"):
         models.fetch_architecture("alexnet", dim=2, framework="jax")
 
 
 def test_framework_env(monkeypatch):
     monkeypatch.setenv("NITRAIN_FRAMEWORK", "keras")
-    with pytest.raises(models.FrameworkNotAvailableError):
-        models.fetch_architecture("basic", dim=2)
-    assert models.fetch_architecture("basic", dim=2, framework="torch")
+    assert models.fetch_architecture("basic", dim=2).framework == "keras"
+    assert models.fetch_architecture("basic", dim=2, framework="torch").framework == "torch"
     monkeypatch.setenv("NITRAIN_FRAMEWORK", "torch")
-    assert models.fetch_architecture("basic", dim=2)
+    assert models.fetch_architecture("basic", dim=2).framework == "torch"
+    monkeypatch.setenv("NITRAIN_FRAMEWORK", "caffe")
+    with pytest.raises(ValueError, match="unknown NITRAIN_FRAMEWORK 'caffe'"):
+        models.fetch_architecture("basic", dim=2)
 
 
 @pytest.mark.parametrize("name", ["alexnet", "vgg", "resnet", "densenet", "basic", "vit"])
@@ -277,11 +279,12 @@ def test_without_torch_installed():
     code = (
         "import sys; sys.modules['torch'] = None\n"  # makes `import torch` fail as if it were not installed
         "from nitrain import models\n"
-        "fn = models.fetch_architecture('basic', dim=2)\n"
+        "fn = models.fetch_architecture('basic', dim=2, framework='torch')\n"
         "try:\n"
         "    fn((32, 32, 1))\n"
         "except ImportError as e:\n"
         "    assert 'pip install nitrain[torch]' in str(e), e\n"
+        "    assert isinstance(e, models.FrameworkNotAvailableError), e\n"
         "else:\n"
         "    raise SystemExit('built a model without torch')\n"
     )

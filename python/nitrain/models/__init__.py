@@ -1,15 +1,20 @@
-"""Model architectures (torch, 2-D and 3-D) and a registry of pretrained models.
+"""Model architectures (torch or keras 3, 2-D and 3-D) and a registry of pretrained models.
 
 ```
 from nitrain import models
 models.list_architectures()
 model = models.fetch_architecture('basic', dim=3)((32, 32, 32, 1), number_of_outcomes=2)
+keras_model = models.fetch_architecture('basic', dim=3, framework='keras')((32, 32, 32, 1), 2)
 models.register_pretrained(model, 'my-model')
 model = models.fetch_pretrained('my-model')
 ```
 
 ``input_image_size`` is channels-last as in the original nitrain; the torch modules take channels-first
-``(N, C, *spatial)`` tensors. Importing this package does not import torch; building a model does.
+``(N, C, *spatial)`` tensors, the keras models channels-last ``(N, *spatial, C)`` input. Both versions of
+an architecture have the same layers, widths, options and output sizes. ``framework`` defaults to
+``$NITRAIN_FRAMEWORK``, else torch if installed, else keras ('tensorflow' and 'tf' also mean keras; the
+keras backend is ``$KERAS_BACKEND``'s). Importing this package imports neither framework; building a
+model does.
 """
 
 from nitrain.models._architectures import (

@@ -1,23 +1,35 @@
-"""The architecture table behind ``list_architectures`` and ``fetch_architecture``. Imports no torch."""
+"""The architecture table behind ``list_architectures`` and ``fetch_architecture``. Imports no torch and
+no keras: the creator imports its framework when it is called."""
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import operator
 import os
+import sys
 from dataclasses import dataclass
 
 from nitrain.models._spec import MODES, check_mode, positive_int
 
-FRAMEWORKS = ("torch",)
-_KERAS_NAMES = ("keras", "tensorflow", "tf")
+FRAMEWORKS = ("torch", "keras")
+#: Every name ``framework=`` (and ``$NITRAIN_FRAMEWORK``) accepts, and the framework it means.
+FRAMEWORK_NAMES = {
+    "torch": "torch",
+    "pytorch": "torch",
+    "keras": "keras",
+    "tensorflow": "keras",
+    "tf": "keras",
+}
+_EXTRAS = {"torch": "pip install nitrain[torch]", "keras": "pip install 'nitrain[tensorflow]'"}
 _CLASSIFIER_MODES = ("classification", "regression", "sigmoid")
 _RECON_MODES = ("regression", "sigmoid")
 
 
 class FrameworkNotAvailableError(ImportError, ValueError):
-    """A framework nitrain knows of but this build does not provide models for (keras / tensorflow)."""
+    """The framework a model was asked for (torch or keras) is not installed; the message names the extra
+    to install."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +42,7 @@ class Architecture:
     default_mode: str
     min_size: str
     description: str
+    frameworks: tuple[str, ...] = FRAMEWORKS
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -158,7 +171,7 @@ def list_architectures() -> ArchitectureTable:
         {
             "name": a.name,
             "dims": a.dims,
-            "frameworks": FRAMEWORKS,
+            "frameworks": a.frameworks,
             "modes": a.modes,
             "default_mode": a.default_mode,
             "min_size": a.min_size,
@@ -168,34 +181,61 @@ def list_architectures() -> ArchitectureTable:
     )
 
 
+def _installed(package: str) -> bool:
+    """Whether ``package`` could be imported, without importing it (``sys.modules[name] = None`` blocks)."""
+    if package in sys.modules:
+        return sys.modules[package] is not None
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def default_framework() -> str:
-    return os.environ.get("NITRAIN_FRAMEWORK", "").strip().lower() or "torch"
+    """``$NITRAIN_FRAMEWORK`` if set, else torch if it is installed, else keras if it is installed, else
+    torch (whose creators then say how to install it)."""
+    env = os.environ.get("NITRAIN_FRAMEWORK", "").strip()
+    if env:
+        return _check_framework(env, "NITRAIN_FRAMEWORK")
+    for fw in ("torch", "keras"):
+        if _installed(fw):
+            return fw
+    return "torch"
 
 
-def _check_framework(framework: str | None) -> str:
-    fw = (framework or default_framework()).lower()
-    if fw in _KERAS_NAMES:
-        raise FrameworkNotAvailableError(
-            f"framework={fw!r}: keras/tensorflow models are not implemented in this build of nitrain "
-            "(they would need `pip install nitrain[tensorflow]` and a nitrain release that ships them). "
-            f"Available frameworks: {list(FRAMEWORKS)}; use framework='torch' (or unset NITRAIN_FRAMEWORK)."
+def _check_framework(framework: str | None, what: str = "framework") -> str:
+    """The canonical framework name ('torch' or 'keras') of ``framework`` (None: the default)."""
+    if framework is None:
+        return default_framework()
+    fw = FRAMEWORK_NAMES.get(framework.strip().lower()) if isinstance(framework, str) else None
+    if fw is None:
+        raise ValueError(
+            f"unknown {what} {framework!r}; available: {list(FRAMEWORKS)} ('tensorflow' and 'tf' mean keras)"
         )
-    if fw not in FRAMEWORKS:
-        raise ValueError(f"unknown framework {fw!r}; available: {list(FRAMEWORKS)}")
     return fw
 
 
 def fetch_architecture(name: str, dim: int | None = None, framework: str | None = None):
-    """The creator function of architecture ``name`` in ``dim`` dimensions.
+    """The creator function of architecture ``name`` in ``dim`` dimensions, for ``framework``.
 
-    The creator is ``fn(input_image_size, number_of_outcomes=1, mode=<default>, **options)``:
-    ``input_image_size`` is channels-last, e.g. ``(64, 64, 1)``, as in the original nitrain, while the torch
-    module it returns takes channels-first tensors ``(N, C, *spatial)``. ``mode`` is 'classification'
-    (logits; the softmax belongs in the loss, e.g. ``nn.CrossEntropyLoss``), 'regression' (linear),
-    'sigmoid' or, for unet, 'segmentation' (``(N, number_of_outcomes, *spatial)`` logits). Calling the
-    creator needs torch; fetching it does not. ``framework`` defaults to ``$NITRAIN_FRAMEWORK``, else torch.
+    The creator is ``fn(input_image_size, number_of_outcomes=1, mode=<default>, **options)``;
+    ``input_image_size`` is channels-last, e.g. ``(64, 64, 1)``, as in the original nitrain.
+
+    - ``framework='torch'``: an ``nn.Module`` taking channels-first tensors ``(N, C, *spatial)``.
+    - ``framework='keras'`` (also 'tensorflow', 'tf'): a keras 3 ``Model`` taking channels-last
+      ``(N, *spatial, C)`` input, with the torch model's layers, widths, options and checks. It runs on
+      whatever backend ``KERAS_BACKEND`` picks (tensorflow by default, or torch / jax).
+
+    ``mode`` is 'classification' (logits; the softmax belongs in the loss, e.g. ``nn.CrossEntropyLoss`` or
+    keras' ``from_logits=True``), 'regression' (linear), 'sigmoid' or, for unet, 'segmentation' (logit
+    maps, ``(N, number_of_outcomes, *spatial)`` in torch, ``(N, *spatial, number_of_outcomes)`` in keras).
+    The model's ``nitrain_spec`` records how it was built (``register_pretrained`` uses it).
+
+    ``framework`` defaults to ``$NITRAIN_FRAMEWORK``, else torch if installed, else keras if installed.
+    Calling the creator imports the framework (``FrameworkNotAvailableError`` names the extra to install
+    when it is missing); fetching it does not.
     """
-    _check_framework(framework)
+    fw = _check_framework(framework)
     arch = ARCHITECTURES.get(name) if isinstance(name, str) else None
     if arch is None:
         raise ValueError(f"unknown architecture {name!r}; available: {sorted(ARCHITECTURES)}")
@@ -210,21 +250,37 @@ def fetch_architecture(name: str, dim: int | None = None, framework: str | None 
             f"architecture {name!r} does not support dim={dim!r}; valid: {valid}. "
             "See nitrain.models.list_architectures()."
         )
-    return _creator(arch, dim)
+    if fw not in arch.frameworks:
+        raise FrameworkNotAvailableError(
+            f"architecture {name!r} has no {fw} version; it is available for {list(arch.frameworks)}"
+        )
+    return _creator(arch, dim, fw)
 
 
-def _load_builder(arch: Architecture):
-    try:
-        import torch  # noqa: F401
-    except ImportError as e:
-        raise ImportError("nitrain.models architectures need torch: pip install nitrain[torch]") from e
-    module = importlib.import_module(f"nitrain.models.{arch.module}")
+def _load_builder(arch: Architecture, framework: str):
+    if framework == "keras":
+        from nitrain._frameworks import require_keras
+
+        try:
+            require_keras(f"nitrain.models {arch.name} (framework='keras')")
+        except ImportError as e:
+            raise FrameworkNotAvailableError(str(e)) from e
+        module = importlib.import_module(f"nitrain.models.keras.{arch.module}")
+    else:
+        try:
+            import torch  # noqa: F401
+        except ImportError as e:
+            raise FrameworkNotAvailableError(
+                f"nitrain.models architectures need torch: {_EXTRAS['torch']} "
+                f"(or build the keras version: framework='keras', {_EXTRAS['keras']})"
+            ) from e
+        module = importlib.import_module(f"nitrain.models.{arch.module}")
     return getattr(module, arch.function)
 
 
-def _creator(arch: Architecture, dim: int | None):
+def _creator(arch: Architecture, dim: int | None, framework: str):
     def create(input_image_size, number_of_outcomes: int = 1, mode: str | None = None, **options):
-        builder = _load_builder(arch)
+        builder = _load_builder(arch, framework)
         allowed = [
             p.name
             for p in inspect.signature(builder).parameters.values()
@@ -240,21 +296,27 @@ def _creator(arch: Architecture, dim: int | None):
         outcomes = positive_int(arch.name, "number_of_outcomes", number_of_outcomes)
         model = builder(input_image_size, outcomes, mode, dim, **options)
         size = tuple(operator.index(s) for s in input_image_size)
-        model.nitrain_spec = {
+        spec = {
             "name": arch.name,
             "dim": dim,
             "input_image_size": size,
             "number_of_outcomes": outcomes,
             "mode": mode,
             "options": dict(options),
-            "framework": "torch",
-            "channels": "first",
+            "framework": framework,
+            "channels": "last" if framework == "keras" else "first",
         }
+        if framework == "keras":
+            object.__setattr__(model, "nitrain_spec", spec)  # a plain dict, not one keras tracks
+        else:
+            model.nitrain_spec = spec
         return model
 
-    suffix = f"_{dim}d" if dim is not None else ""
+    suffix = (f"_{dim}d" if dim is not None else "") + ("_keras" if framework == "keras" else "")
     create.__name__ = create.__qualname__ = f"create_{arch.name}{suffix}"
-    create.__doc__ = f"{arch.description}. Modes: {list(arch.modes)} (default {arch.default_mode!r}).\n\n" + (
-        fetch_architecture.__doc__ or ""
+    create.framework = framework
+    create.__doc__ = (
+        f"{arch.description} ({framework}). Modes: {list(arch.modes)} (default {arch.default_mode!r}).\n\n"
+        + (fetch_architecture.__doc__ or "")
     )
     return create

@@ -1,6 +1,9 @@
 """A registry of trained models: weights plus a JSON model card, in a local folder or an fsspec URL.
 
-Layout: ``<root>/<owner>/<name>/<version>/{weights.safetensors,card.json}``; the root is
+Layout: ``<root>/<owner>/<name>/<version>/{<weights file>,card.json}``. The weights file is
+``weights.safetensors`` for a torch model, ``weights.weights.h5`` (``model.save_weights``) for a keras
+model built by ``fetch_architecture``, and ``model.keras`` (``model.save``, loaded back with
+``safe_mode=True``) for any other keras model; none of them is a pickle. The root is
 ``$NITRAIN_REGISTRY`` (an fsspec URL or a folder) if set, else ``$NITRAIN_HOME/models``
 (``~/.nitrain/models`` by default). The card is written after the weights, so a version without a card
 is an interrupted write and is ignored.
@@ -13,10 +16,16 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 from pathlib import Path
 
 CARD = "card.json"
 WEIGHTS = "weights.safetensors"
+KERAS_WEIGHTS = "weights.weights.h5"  # keras insists on the `.weights.h5` ending
+KERAS_MODEL = "model.keras"
+TORCH_FORMAT = "safetensors(state_dict)"
+KERAS_WEIGHTS_FORMAT = "keras.weights.h5"
+KERAS_MODEL_FORMAT = "keras(model, safe_mode)"
 CARD_FORMAT = 1
 _PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -220,6 +229,50 @@ def _jsonable(value, what: str):
 # ---------------------------------------------------------------- API
 
 
+def _architecture_spec(model, framework: str):
+    """``model.nitrain_spec`` checked, or ``None`` for a keras model built some other way."""
+    spec = getattr(model, "nitrain_spec", None)
+    if not isinstance(spec, dict) or not {"name", "dim", "input_image_size"} <= set(spec):
+        if framework == "keras":
+            return None
+        raise ValueError(
+            f"register_pretrained: this {type(model).__name__} has no nitrain_spec, so its model card "
+            "could not say how to rebuild it. Build the model with "
+            "nitrain.models.fetch_architecture(name, dim)(...) (which sets model.nitrain_spec), then "
+            "register it."
+        )
+    if spec.get("framework", "torch") != framework:
+        raise ValueError(
+            f"register_pretrained: this is a {framework} model but its nitrain_spec says framework "
+            f"{spec.get('framework')!r}; rebuild it with fetch_architecture(..., framework={framework!r})"
+        )
+    return spec
+
+
+def _torch_weights(model) -> tuple[bytes, dict, dict]:
+    import torch
+    from safetensors.torch import save as save_safetensors
+
+    # safetensors: a flat, pickle-free tensor file (loading it cannot run code).
+    data = save_safetensors({k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()})
+    return data, {"file": WEIGHTS, "format": TORCH_FORMAT}, {"torch_version": torch.__version__}
+
+
+def _keras_weights(model, whole_model: bool) -> tuple[bytes, dict, dict]:
+    import keras
+
+    file, fmt = (KERAS_MODEL, KERAS_MODEL_FORMAT) if whole_model else (KERAS_WEIGHTS, KERAS_WEIGHTS_FORMAT)
+    with tempfile.TemporaryDirectory(prefix="nitrain-") as tmp:
+        path = os.path.join(tmp, file)
+        if whole_model:
+            model.save(path)
+        else:
+            model.save_weights(path)
+        data = Path(path).read_bytes()
+    versions = {"keras_version": keras.__version__, "keras_backend": keras.backend.backend()}
+    return data, {"file": file, "format": fmt}, versions
+
+
 def register_pretrained(
     model,
     name: str,
@@ -233,28 +286,33 @@ def register_pretrained(
     """Save ``model``'s weights and a model card under ``name`` (``name``, ``owner/name``, optionally
     ``@version``); returns the card.
 
-    The model must come from a ``fetch_architecture`` creator (its ``nitrain_spec`` says how to rebuild
-    it). Without ``@version`` the next version number is used; an existing version is only replaced with
-    ``overwrite=True``. ``spacing`` and ``normalization`` record what inputs the model expects (e.g.
-    ``(1, 1, 1)`` and ``{'method': 'zscore'}``), ``training_data`` and ``metrics`` describe how it was
-    trained; all must be JSON-serialisable.
+    A torch model must come from a ``fetch_architecture`` creator (its ``nitrain_spec`` says how to
+    rebuild it); its weights are stored as safetensors. A keras model from
+    ``fetch_architecture(..., framework='keras')`` is stored the same way, its weights as a keras
+    ``.weights.h5`` file; any other keras model is stored whole as a ``.keras`` file (its custom layers, if
+    any, must be registered keras-serializable to load again). Without ``@version`` the next version
+    number is used; an existing version is only replaced with ``overwrite=True``. ``spacing`` and
+    ``normalization`` record what inputs the model expects (e.g. ``(1, 1, 1)`` and
+    ``{'method': 'zscore'}``), ``training_data`` and ``metrics`` describe how it was trained; all must be
+    JSON-serialisable.
     """
-    spec = getattr(model, "nitrain_spec", None)
-    if not hasattr(model, "state_dict"):
-        raise TypeError(f"register_pretrained needs a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(spec, dict) or not {"name", "dim", "input_image_size"} <= set(spec):
-        raise ValueError(
-            f"register_pretrained: this {type(model).__name__} has no nitrain_spec, so its model card "
-            "could not say how to rebuild it. Build the model with "
-            "nitrain.models.fetch_architecture(name, dim)(...) (which sets model.nitrain_spec), then "
-            "register it."
-        )
-    if spec.get("framework", "torch") != "torch":
-        raise ValueError(
-            f"register_pretrained: only torch models can be registered, got {spec.get('framework')!r}"
-        )
-    import torch
+    from nitrain._frameworks import is_keras_model
 
+    if is_keras_model(model):  # first: under the torch backend a keras model is also an nn.Module
+        framework = "keras"
+    elif hasattr(model, "state_dict"):
+        framework = "torch"
+    else:
+        raise TypeError(
+            f"register_pretrained needs a torch.nn.Module or a keras Model, got {type(model).__name__}"
+        )
+    spec = _architecture_spec(model, framework)
+    meta = {
+        "spacing": _jsonable(spacing, "spacing"),
+        "normalization": _jsonable(normalization, "normalization"),
+        "training_data": _jsonable(training_data, "training_data"),
+        "metrics": _jsonable(metrics or {}, "metrics"),
+    }
     import nitrain
 
     store = _store()
@@ -267,21 +325,31 @@ def register_pretrained(
             f"{owner}/{short}@{version} is already registered in {store.url()}; pass overwrite=True to "
             f"replace it, or register without '@version' to get version {versions[-1] + 1}"
         )
-    from safetensors.torch import save as save_safetensors
-
-    # safetensors: a flat, pickle-free tensor file (loading it cannot run code).
-    weights = save_safetensors(
-        {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-    )
-    architecture = _jsonable(
-        {
-            k: spec.get(k)
-            for k in ("name", "dim", "input_image_size", "number_of_outcomes", "mode", "options")
-        },
-        "the model's nitrain_spec",
-    )
-    size = architecture["input_image_size"]
-    input_shape = [size[-1], *size[:-1]] if spec.get("dim") is not None else list(size[:1])
+    if framework == "torch":
+        weights, weights_card, framework_versions = _torch_weights(model)
+    else:
+        weights, weights_card, framework_versions = _keras_weights(model, whole_model=spec is None)
+    if spec is None:  # a keras model stored whole: no architecture to rebuild
+        architecture = None
+        shape = getattr(model, "input_shape", None)
+        input_shape = list(shape[1:]) if isinstance(shape, tuple) else None
+        channels = None
+    else:
+        architecture = _jsonable(
+            {
+                k: spec.get(k)
+                for k in ("name", "dim", "input_image_size", "number_of_outcomes", "mode", "options")
+            },
+            "the model's nitrain_spec",
+        )
+        size = architecture["input_image_size"]
+        channels = spec.get("channels", "first" if framework == "torch" else "last")
+        if spec.get("dim") is None:
+            input_shape = list(size[:1])
+        elif channels == "first":
+            input_shape = [size[-1], *size[:-1]]
+        else:
+            input_shape = list(size)
     card = {
         "nitrain_card": CARD_FORMAT,
         "id": f"{owner}/{short}@{version}",
@@ -290,25 +358,21 @@ def register_pretrained(
         "version": version,
         "description": str(description),
         "architecture": architecture,
-        "framework": "torch",
-        "channels": spec.get("channels", "first"),
+        "framework": framework,
+        "channels": channels,
         "input_shape": input_shape,
-        "spacing": _jsonable(spacing, "spacing"),
-        "normalization": _jsonable(normalization, "normalization"),
-        "training_data": _jsonable(training_data, "training_data"),
-        "metrics": _jsonable(metrics or {}, "metrics"),
+        **meta,
         "weights": {
-            "file": WEIGHTS,
-            "format": "safetensors(state_dict)",
+            **weights_card,
             "sha256": hashlib.sha256(weights).hexdigest(),
             "bytes": len(weights),
         },
         "nitrain_version": nitrain.__version__,
-        "torch_version": torch.__version__,
+        **framework_versions,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     where = (owner, short, str(version))
-    store.write(weights, *where, WEIGHTS)
+    store.write(weights, *where, weights_card["file"])
     store.write((json.dumps(card, indent=2) + "\n").encode(), *where, CARD)
     return card
 
@@ -325,9 +389,13 @@ def model_card(name: str) -> dict:
 
 def fetch_pretrained(name: str, map_location="cpu"):
     """Rebuild the registered model ``name`` (latest version unless ``@version``) from its card, load its
-    weights after checking their sha256, and return it in eval mode (card attached as ``nitrain_card``)."""
-    from nitrain.models._architectures import fetch_architecture
+    weights after checking their sha256, and return it (card attached as ``nitrain_card``).
 
+    A torch model comes back in eval mode on ``map_location``; a keras model is rebuilt with
+    ``fetch_architecture(..., framework='keras')`` (or, stored whole, loaded with
+    ``keras.saving.load_model(safe_mode=True)``) on the current keras backend; ``map_location`` does not
+    apply to it. A weights file that does not hash to the card's sha256 raises ``ChecksumError``.
+    """
     store, owner, short, version = _find(name)
     where = (owner, short, str(version))
     card = json.loads(store.read(*where, CARD))
@@ -341,16 +409,47 @@ def fetch_pretrained(name: str, map_location="cpu"):
             f"{card['weights']['sha256']}, the file hashes to {digest}. The weights were altered or "
             "corrupted; re-register the model."
         )
-    arch = card["architecture"]
-    size = arch["input_image_size"]
-    creator = fetch_architecture(arch["name"], dim=arch["dim"], framework=card.get("framework", "torch"))
-    model = creator(tuple(size), arch["number_of_outcomes"], arch["mode"], **arch.get("options", {}))
+    framework = card.get("framework", "torch")
+    if framework == "keras":
+        model = _load_keras(card, data)
+        object.__setattr__(model, "nitrain_card", card)  # a plain dict, not one keras tracks
+        return model
+    model = _rebuild(card)
     from safetensors.torch import load as load_safetensors
 
     state = {k: v.to(map_location) for k, v in load_safetensors(data).items()}
     model.load_state_dict(state)
     model.nitrain_card = card
     return model.eval()
+
+
+def _rebuild(card: dict):
+    from nitrain.models._architectures import fetch_architecture
+
+    arch = card["architecture"]
+    creator = fetch_architecture(arch["name"], dim=arch["dim"], framework=card.get("framework", "torch"))
+    return creator(
+        tuple(arch["input_image_size"]), arch["number_of_outcomes"], arch["mode"], **arch.get("options", {})
+    )
+
+
+def _load_keras(card: dict, data: bytes):
+    from nitrain._frameworks import require_keras
+
+    fmt = card["weights"].get("format")
+    if fmt not in (KERAS_WEIGHTS_FORMAT, KERAS_MODEL_FORMAT):
+        raise ValueError(f"fetch_pretrained: {card['id']} has keras weights in an unknown format {fmt!r}")
+    keras = require_keras(f"fetch_pretrained({card['id']!r})")
+    with tempfile.TemporaryDirectory(prefix="nitrain-") as tmp:
+        path = os.path.join(tmp, card["weights"]["file"])
+        Path(path).write_bytes(data)
+        if fmt == KERAS_MODEL_FORMAT:
+            import nitrain.models.keras._layers  # noqa: F401  (registers nitrain's custom keras layers)
+
+            return keras.saving.load_model(path, safe_mode=True)
+        model = _rebuild(card)
+        model.load_weights(path)
+        return model
 
 
 class _PretrainedTable(list):
@@ -380,8 +479,8 @@ def list_pretrained() -> list[dict]:
                 "owner": owner,
                 "name": short,
                 "version": version,
-                "architecture": card["architecture"]["name"],
-                "dim": card["architecture"]["dim"],
+                "architecture": (card["architecture"] or {}).get("name", f"({card.get('framework')} model)"),
+                "dim": (card["architecture"] or {}).get("dim"),
                 "created": card.get("created"),
                 "description": card.get("description", ""),
             }

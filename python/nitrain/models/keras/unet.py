@@ -1,0 +1,63 @@
+"""U-Net (2-D or 3-D), keras, for segmentation and other voxel-wise outputs (see ``nitrain.models.unet``).
+
+Outputs are channels-last ``(N, *spatial, number_of_outcomes)``: logits for 'segmentation', probabilities
+for 'sigmoid', linear values for 'regression'. Upsampled maps are zero-padded (at the end of each axis) to
+their skip connection's size, so spatial sizes need not be divisible by ``2 ** (len(filters) - 1)``.
+"""
+
+from __future__ import annotations
+
+from nitrain.models._spec import check_min_size, int_tuple, parse_image_size
+from nitrain.models.keras._layers import (
+    _nd,
+    batch_norm,
+    conv,
+    conv_transpose,
+    image_input,
+    keras,
+    layers,
+    max_pool,
+    relu,
+)
+
+
+def _double_conv(x, dim: int, filters: int, bn: bool, dropout: float):
+    for _ in range(2):
+        x = conv(x, dim, filters, 3, padding=1, bias=not bn)
+        x = relu(batch_norm(x) if bn else x)
+    return layers.Dropout(dropout)(x) if dropout else x
+
+
+def build(
+    input_image_size,
+    number_of_outcomes: int,
+    mode: str,
+    dim: int,
+    *,
+    filters=(32, 64, 128, 256),
+    batch_norm_layers: bool = True,
+    dropout: float = 0.0,
+):
+    """U-Net. Options: ``filters`` (width of each level, top to bottom), ``batch_norm_layers``,
+    ``dropout`` (after each double convolution)."""
+    spatial, channels = parse_image_size("unet", input_image_size, dim)
+    f = int_tuple("unet", "filters", filters, min_len=2)
+    check_min_size("unet", spatial, 2 ** (len(f) - 1), f"{len(f) - 1} 2x max pools")
+    inputs = x = image_input(spatial, channels)
+    skips = []
+    for i, width in enumerate(f):
+        if i:
+            x = max_pool(x, dim, 2, 2)
+        x = _double_conv(x, dim, width, batch_norm_layers, dropout)
+        skips.append(x)
+    skips.pop()
+    for width in reversed(f[:-1]):
+        skip = skips.pop()
+        x = conv_transpose(x, dim, width, 2, 2)
+        missing = [s - t for s, t in zip(skip.shape[1:-1], x.shape[1:-1], strict=True)]
+        if any(missing):
+            x = _nd(dim, "ZeroPadding")(tuple((0, m) for m in missing))(x)
+        x = _double_conv(layers.Concatenate(axis=-1)([skip, x]), dim, width, batch_norm_layers, dropout)
+    activation = "sigmoid" if mode == "sigmoid" else None
+    out = _nd(dim, "Conv")(number_of_outcomes, 1, activation=activation, name="output")(x)
+    return keras.Model(inputs, out, name=f"unet_{dim}d")
