@@ -1,5 +1,14 @@
+import os
+
 import numpy as np
 import pytest
+
+from nitrain._frameworks import load_triton_first
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Test modules import keras at collection; torch's triton must be loaded before tensorflow (see
+# load_triton_first) or the first torch optimiser step aborts the run.
+load_triton_first()
 
 
 @pytest.fixture(scope="session")

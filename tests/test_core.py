@@ -48,3 +48,23 @@ def test_set_num_threads_validates():
     before = nitrain.get_num_threads()
     assert nitrain.set_num_threads(None) >= 1
     nitrain.set_num_threads(before)
+
+
+def test_keras_then_a_torch_optimiser_in_one_process():
+    """tensorflow loaded before torch's triton aborts the process (both bundle LLVM); nitrain's keras import
+    loads triton first, so keras work followed by a torch optimiser step runs."""
+    pytest.importorskip("keras")
+    pytest.importorskip("torch")
+    code = (
+        "from nitrain._frameworks import require_keras\n"
+        "keras = require_keras('test')\n"
+        "keras.ops.convert_to_numpy(keras.ops.ones(2))\n"
+        "import torch\n"
+        "m = torch.nn.Linear(2, 1)\n"
+        "opt = torch.optim.Adam(m.parameters())\n"
+        "m(torch.ones(1, 2)).sum().backward()\n"
+        "opt.step()\n"
+        "print('ok')\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and res.stdout.strip().endswith("ok"), res.stderr[-2000:]

@@ -5,6 +5,7 @@ Nothing here imports torch, keras or tensorflow unless asked to: ``import nitrai
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 
@@ -43,6 +44,23 @@ def framework_of(model) -> str | None:
     return None
 
 
+def load_triton_first() -> None:
+    """Import torch's triton before tensorflow when both are installed.
+
+    Both bundle LLVM. With tensorflow loaded first, loading triton afterwards (torch's optimisers and
+    compiler do) aborts the whole process with "LLVM ERROR: inconsistency in registered CommandLine
+    options"; in the other order both work. nitrain calls this before it imports keras or tensorflow.
+    """
+    if "triton" in sys.modules or "tensorflow" in sys.modules:
+        return
+    try:
+        if importlib.util.find_spec("triton") is None:
+            return
+        import triton  # noqa: F401
+    except Exception:  # a broken triton must not stop keras users
+        pass
+
+
 def require_torch(owner: str):
     try:
         import torch
@@ -54,6 +72,7 @@ def require_torch(owner: str):
 def require_keras(owner: str):
     """keras 3, quiet. ``KERAS_BACKEND`` chooses its backend (tensorflow by default)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    load_triton_first()
     try:
         import keras
     except ImportError as e:
@@ -65,6 +84,7 @@ def require_keras(owner: str):
 
 def require_tensorflow(owner: str):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    load_triton_first()
     try:
         import tensorflow as tf
     except ImportError as e:
