@@ -5,23 +5,9 @@ import pytest
 from nitrain import explain, samplers
 from nitrain.explainers import GradientExplainer, OcclusionExplainer
 
+from ._helpers import CENTRE, SHAPE, _inside_outside, _sample
+
 torch = pytest.importorskip("torch")
-
-SHAPE = (16, 16, 16)
-CENTRE = np.array([5, 6, 5])
-
-
-def _blob(centre, radius=3.0):
-    g = np.stack(np.meshgrid(*[np.arange(n) for n in SHAPE], indexing="ij"), -1)
-    return (np.linalg.norm(g - centre, axis=-1) <= radius).astype(np.float32)
-
-
-def _sample(rng, positive):
-    # Background texture everywhere; the label is whether a bright blob sits in one known quadrant.
-    x = rng.normal(0, 0.3, SHAPE).astype(np.float32)
-    if positive:
-        x += 2 * _blob(CENTRE)
-    return x
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +43,6 @@ def _train():
         _sample(np.random.default_rng(99), True), spacing=(2.0, 1.5, 1.0), origin=(3.0, 4.0, 5.0)
     )
     return model.eval(), image
-
-
-def _inside_outside(arr):
-    inside = _blob(CENTRE) > 0
-    return arr[inside].mean(), arr[~inside].mean()
 
 
 def test_occlusion_map_peaks_on_the_deciding_region(trained):

@@ -33,7 +33,9 @@ class OcclusionExplainer:
     cover it of ``prediction(original) - prediction(occluded)`` for output ``target``. Positive: hiding the
     region lowers the prediction.
 
-    ``model``: a torch module (fed channels-first) or any callable taking a channels-last numpy batch.
+    ``model``: a torch module (fed channels-first), a keras 3 model (fed channels-last, called with
+    ``predict_on_batch``) or any callable taking a channels-last numpy batch; ``channels`` overrides the
+    layout.
     ``sampler``: a ``SliceSampler`` to explain a 2-D model applied slice by slice to a 3-D image (the
     volume's prediction is the mean over its slices, as ``ModelTrainer.predict(reduce='record')`` does).
     ``transforms``: applied to the image first; the map is in the transformed image's space.
