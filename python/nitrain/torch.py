@@ -1,4 +1,5 @@
-"""The torch pieces of nitrain in one place: trainer, checkpoints, tensor loaders, predictions as images.
+"""The torch pieces of nitrain in one place: trainer, checkpoints, tensor loaders, predictions as images
+(``nitrain.keras`` and ``nitrain.tensorflow`` are the same for keras).
 
 Importing this module needs torch (``pip install 'nitrain[torch]'``); ``import nitrain`` does not.
 """
@@ -14,6 +15,7 @@ except ImportError as e:  # pragma: no cover - exercised in a subprocess without
 
 import numpy as np
 
+from nitrain._images import prediction_to_image
 from nitrain.trainers._checkpoint import load_checkpoint, save_checkpoint
 from nitrain.trainers.trainer import ModelTrainer, _check_torch_model
 
@@ -54,42 +56,3 @@ def to_tensor_loader(loader, pin_memory: bool = False):
     if hasattr(loader, "to_torch"):
         return loader.to_torch(pin_memory=pin_memory)
     return _TensorLoader(loader)
-
-
-def prediction_to_image(pred_array, reference):
-    """An ANTs image holding ``pred_array`` with ``reference``'s origin, spacing and direction.
-
-    ``pred_array`` (numpy or tensor) may have the reference's shape, with leading length-1 axes (a batch
-    of one); or a channel axis first ``(C, *shape)`` (torch layout) or last ``(*shape, C)``, which gives a
-    multi-component image (components last).
-    """
-    import ants
-
-    if isinstance(pred_array, torch.Tensor):
-        pred_array = pred_array.detach().cpu().numpy()
-    arr = np.asarray(pred_array, dtype=np.float32)
-    shape = tuple(reference.shape)
-    while arr.ndim > len(shape) and arr.shape[0] == 1 and arr.shape[1:] != shape:
-        arr = arr[0]
-    components = False
-    if arr.shape == shape:
-        pass
-    elif arr.ndim == len(shape) + 1 and arr.shape[1:] == shape:
-        arr, components = np.moveaxis(arr, 0, -1), True
-    elif arr.ndim == len(shape) + 1 and arr.shape[:-1] == shape:
-        components = True
-    else:
-        raise ValueError(
-            f"prediction_to_image: a prediction of shape {tuple(np.shape(pred_array))} does not match the "
-            f"reference image's shape {shape} (allowed: the shape itself, with leading 1s, or one channel "
-            "axis first or last)"
-        )
-    if components and arr.shape[-1] == 1:
-        arr, components = arr[..., 0], False
-    return ants.from_numpy(
-        np.ascontiguousarray(arr),
-        origin=tuple(reference.origin),
-        spacing=tuple(reference.spacing),
-        direction=np.asarray(reference.direction),
-        has_components=components,
-    )

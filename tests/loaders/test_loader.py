@@ -243,3 +243,21 @@ def test_slice_window(dataset):
         _epoch(loaders.DatasetLoader(dataset, 7, sampler=samplers.SliceSampler(8, slices=(20, 30)), seed=0))
     with pytest.raises(ValueError, match="slices must satisfy 0 <= start < stop"):
         samplers.SliceSampler(8, slices=(5, 5))
+
+
+def test_to_torch_channels_first_moves_x_and_image_targets(cohort):
+    torch = pytest.importorskip("torch")
+    ds = datasets.FolderDataset(
+        cohort, x={"pattern": "sub-*/anat/*_T1w.nii.gz"}, y={"pattern": "sub-*/anat/*_dseg.nii.gz"}
+    )
+    ld = loaders.DatasetLoader(ds, 2, sampler=samplers.SliceSampler(8, axis=2), seed=0)
+    (x_last, y_last), (x, y) = next(iter(ld)), next(iter(ld.to_torch(channels="first")))
+    assert x.shape == (8, 1, 20, 22) and y.shape == (8, 1, 20, 22) and x.is_contiguous()
+    assert torch.equal(x, torch.from_numpy(np.moveaxis(x_last, -1, 1)))
+    assert torch.equal(y, torch.from_numpy(np.moveaxis(y_last, -1, 1)))
+    assert ld.to_torch(channels="first").channel == "first" and ld.to_torch().channel == "last"
+    flat = loaders.DatasetLoader(ds, 2, sampler=samplers.SliceSampler(8, axis=2), expand_dims=None, seed=0)
+    x, y = next(iter(flat.to_torch(channels="first")))
+    assert x.shape == (8, 1, 20, 22) and y.shape == (8, 1, 20, 22)  # the channel axis is inserted
+    with pytest.raises(ValueError, match="channels must be 'first', 'last' or None"):
+        ld.to_torch(channels="middle")

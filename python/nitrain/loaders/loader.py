@@ -42,6 +42,53 @@ def _stack(values, channel, what: str) -> np.ndarray:
         raise TypeError(f"DatasetLoader: {what} values must be numbers or images, got {values[:3]!r}") from e
 
 
+_LAYOUTS = ("first", "last", None)
+
+
+def check_channels(owner: str, channels):
+    """An adapter's ``channels`` argument: 'first', 'last' or None."""
+    if channels not in _LAYOUTS:
+        raise ValueError(f"{owner}: channels must be 'first', 'last' or None, got {channels!r}")
+    return channels
+
+
+def move_channels(x, y, src, dst):
+    """Numpy ``(x, y)`` from channel layout ``src`` to ``dst`` ('first' = ``(N, C, *spatial)``, 'last' =
+    ``(N, *spatial, C)``, None = no channel axis). x (an array, or a list/tuple of arrays for several
+    inputs) always moves; y moves too when it has as many axes as x (image targets), so scalar and vector
+    targets stay as they are. ``dst`` None, or equal to ``src``, leaves the batch as it is. The moved
+    arrays are C-contiguous copies (what a convolution wants)."""
+    if src not in _LAYOUTS or dst not in _LAYOUTS:
+        raise ValueError(f"move_channels: layouts must be 'first', 'last' or None, got {src!r} -> {dst!r}")
+    if dst is None or src == dst:
+        return x, y
+
+    def move(a):
+        if src is None:
+            a = a[:, None] if dst == "first" else a[..., None]
+        else:
+            a = np.moveaxis(a, -1, 1) if dst == "first" else np.moveaxis(a, 1, -1)
+        return np.ascontiguousarray(a)
+
+    many = isinstance(x, list | tuple)
+    ref_ndim = np.ndim(x[0] if many else x)
+    moved = type(x)(move(np.asarray(v)) for v in x) if many else move(np.asarray(x))
+    if y is not None and np.ndim(y) == ref_ndim and ref_ndim >= 3:
+        y = move(np.asarray(y))
+    return moved, y
+
+
+def first_batch(loader):
+    """The first ``(x, y)`` batch of ``loader``'s next epoch, or None when it serves none: ``loader.peek()``
+    when it has one (the epoch is not used up), else the first item of a fresh iteration (lists and other
+    re-iterables). For shapes."""
+    if hasattr(loader, "peek"):
+        return loader.peek()
+    for batch in loader:
+        return batch
+    return None
+
+
 def _distributed(rank, world_size) -> tuple[int, int]:
     """Rank and world size: as given, else from an initialised torch.distributed, else (0, 1)."""
     if rank is None and world_size is None:
@@ -225,6 +272,16 @@ class DatasetLoader:
             for a, b, s in zip(bounds[:-1], bounds[1:], batch_seqs, strict=True)
         ]
 
+    def peek(self):
+        """The first ``(x, y)`` batch of the next epoch, without starting it: ``loader.epoch`` and the
+        batches the next ``for`` loop serves are unchanged (the batch is prepared from the same seed, so it
+        equals that loop's first batch). Adapters use it for shapes."""
+        indices, rng = self._plan(self.epoch)[0]
+        items = self._prepare(indices, rng)
+        if not items:
+            raise ValueError("DatasetLoader: the first image-batch gave no items (check the sampler)")
+        return items[0]
+
     # -- iteration -----------------------------------------------------------------------------------
     def __iter__(self):
         plan = self._plan(self.epoch)
@@ -270,11 +327,38 @@ class DatasetLoader:
                 except queue.Empty:
                     worker.join(timeout=0.05)
 
-    def to_torch(self, pin_memory: bool = False):
-        """Iterate as torch tensors (zero-copy from the numpy batches)."""
+    def to_torch(self, pin_memory: bool = False, channels: str | None = None):
+        """Iterate as torch tensors (zero-copy from the numpy batches).
+
+        ``channels='first'`` serves ``(N, C, *spatial)`` for torch convolutions whatever ``expand_dims``
+        the loader uses (the channel axis moved, or inserted when the loader has none; image targets
+        move with x); 'last' the other way; None (default) serves the batches as they are."""
         from nitrain.loaders.torch import TorchLoader
 
-        return TorchLoader(self, pin_memory=pin_memory)
+        return TorchLoader(self, pin_memory=pin_memory, channels=channels)
+
+    def to_keras(self, channels: str | None = None):
+        """A ``keras.utils.PyDataset`` serving this loader: ``len`` is the batches per epoch, item ``i``
+        is batch ``i`` of the current epoch, and each keras epoch (``on_epoch_end``) starts the loader's
+        next epoch, with its own seeded order and random transforms. Several inputs come as a tuple.
+
+        The loader produces batches in sequence, so keras must ask for them in order: keep keras'
+        ``shuffle=False`` (shuffling is the loader's job) and one worker (the default); the loader already
+        prepares the next batch in a background thread. ``channels`` as in ``to_torch`` (keras
+        convolutions are channels-last, what the loader serves by default)."""
+        from nitrain.loaders.keras import KerasLoader
+
+        return KerasLoader(self, channels=channels)
+
+    def to_tensorflow(self, prefetch="auto", channels: str | None = None):
+        """A ``tf.data.Dataset`` of this loader's ``(x, y)`` batches (x a tuple for several inputs). Every
+        iteration over it (every keras epoch) is one loader epoch. Its ``element_spec`` is exact: float32,
+        the shapes of the first batch with the batch axis None. ``prefetch``: 'auto'
+        (``tf.data.AUTOTUNE``), a number of batches, or 0 / None for none. ``channels`` as in
+        ``to_torch``."""
+        from nitrain.loaders.tensorflow import to_tf_dataset
+
+        return to_tf_dataset(self, prefetch=prefetch, channels=channels)
 
     def __repr__(self) -> str:
         return (

@@ -1,7 +1,7 @@
-"""Trainers: fit, evaluate and predict models on nitrain loaders (torch in this build).
+"""Trainers: fit, evaluate and predict models on nitrain loaders.
 
-``ModelTrainer`` detects the framework from the model; only torch ``nn.Module`` models are supported.
-torch is imported lazily (``import nitrain.trainers`` does not import it).
+``ModelTrainer`` detects the framework from the model: torch ``nn.Module`` models and keras 3 models.
+torch and keras are imported lazily (``import nitrain.trainers`` imports neither).
 """
 
 from nitrain.trainers._checkpoint import load_checkpoint, save_checkpoint

@@ -1,49 +1,58 @@
-"""ModelTrainer: fit, evaluate and predict a torch model on nitrain loaders (single process or torchrun).
+"""ModelTrainer: fit, evaluate and predict a torch model (single process or torchrun) or a keras 3 model
+on nitrain loaders. The epoch loop (history, callbacks, resuming, per-record predictions) is shared; the
+keras specifics live in ``nitrain.trainers.keras``.
 
-torch is imported inside the methods only, so ``import nitrain.trainers`` stays light.
+torch and keras are imported inside the methods only, so ``import nitrain.trainers`` stays light.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
 
 import numpy as np
 
+from nitrain._frameworks import TORCH_EXTRA, framework_of, is_keras_model, is_torch_module
 from nitrain.trainers._checkpoint import load_checkpoint, save_checkpoint
 from nitrain.trainers._objectives import align_target, make_loss, make_metrics
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 
 
-def is_torch_module(model) -> bool:
-    torch = sys.modules.get("torch")  # a torch model means torch is already imported
-    return torch is not None and isinstance(model, torch.nn.Module)
-
-
-def _framework_of(model) -> str:
-    if is_torch_module(model):
-        return "torch"
-    mod = type(model).__module__ or ""
-    root = mod.split(".")[0]
-    if root in ("keras", "tensorflow", "tf_keras"):
-        return "keras"
-    return root or type(model).__name__
+def _describe(model) -> str:
+    return f"{type(model).__module__}.{type(model).__name__}"
 
 
 def _check_torch_model(model, owner="ModelTrainer"):
+    """``owner`` trains torch models only (TorchTrainer): anything else is refused, naming what it is."""
     if is_torch_module(model):
         return
+    if is_keras_model(model):
+        raise TypeError(
+            f"{owner}: only torch models (torch.nn.Module) are accepted; got a keras model "
+            f"({_describe(model)}): use nitrain.trainers.ModelTrainer or nitrain.keras.KerasTrainer"
+        )
     try:
         import torch  # noqa: F401
     except ImportError as e:
-        raise ImportError(f"{owner}: training needs torch; pip install 'nitrain[torch]'") from e
-    framework = _framework_of(model)
+        raise ImportError(f"{owner}: training needs torch; {TORCH_EXTRA}") from e
+    raise TypeError(f"{owner}: only torch models (torch.nn.Module) are accepted; got {_describe(model)}")
+
+
+def _check_model(model, owner="ModelTrainer"):
+    """A model ModelTrainer can train: a torch ``nn.Module`` or a keras 3 model."""
+    if framework_of(model) is not None:
+        return
+    if sys.modules.get("torch") is None and sys.modules.get("keras") is None:
+        try:
+            import torch  # noqa: F401
+        except ImportError as e:
+            raise ImportError(f"{owner}: training needs torch or keras; {TORCH_EXTRA}") from e
     raise TypeError(
-        f"{owner}: only torch models (torch.nn.Module) are supported in this build; got a {framework} "
-        f"model ({type(model).__module__}.{type(model).__name__}). Keras/TensorFlow training is not "
-        "available here."
+        f"{owner}: the model must be a torch.nn.Module or a keras 3 model (keras.Model / keras.layers.Layer);"
+        f" got {_describe(model)}, which is neither"
     )
 
 
@@ -158,11 +167,15 @@ class _Dist:
 
 
 class ModelTrainer:
-    """Train a torch ``nn.Module`` on nitrain loaders.
+    """Train a torch ``nn.Module`` or a keras 3 model on nitrain loaders.
+
+    The framework is detected from the model: a keras model gets a ``nitrain.trainers.keras``
+    ``KerasModelTrainer`` (a subclass: same arguments, same history, callbacks, checkpoints and
+    predictions; the differences are listed there). What follows describes the torch path.
 
     Parameters
     ----------
-    model : torch.nn.Module (anything else is refused: only torch is supported in this build)
+    model : torch.nn.Module or keras 3 model (anything else is refused with a TypeError)
     loss : 'mse', 'mae' / 'l1', 'bce' (binary cross-entropy on logits), 'cross_entropy' /
         'categorical_crossentropy' (logits; targets are class indices, index maps, or one-hot), 'dice'
         (soft Dice on logits for segmentation), or a callable ``f(output, target)`` such as a torch loss.
@@ -189,10 +202,20 @@ class ModelTrainer:
         loader without a channel axis (``expand_dims=None``) gets one inserted where the model wants it.
     """
 
+    #: file ending of the checkpoints ``ModelCheckpoints`` writes
+    checkpoint_suffix = ".pt"
+
+    def __new__(cls, model=None, *args, **kwargs):
+        if cls is ModelTrainer and framework_of(model) == "keras":
+            from nitrain.trainers.keras import KerasModelTrainer
+
+            return super().__new__(KerasModelTrainer)
+        return super().__new__(cls)
+
     def __init__(
         self,
         model,
-        loss,
+        loss="mse",
         optimizer="adam",
         lr: float = 1e-3,
         metrics=None,
@@ -204,7 +227,8 @@ class ModelTrainer:
         verbose: int = 1,
         channels: str = "auto",
     ):
-        _check_torch_model(model)
+        _check_model(model)
+        _check_torch_model(model, owner=type(self).__name__)  # a keras model in a torch-only subclass
         import torch
 
         self.model = model
@@ -413,8 +437,6 @@ class ModelTrainer:
         """Train for ``epochs`` epochs in total (counting any resumed ones: resuming a checkpoint of epoch
         k trains epochs k+1..epochs). Returns the history dict (also ``trainer.history``): 'loss',
         the metrics, 'val_loss' and 'val_<metric>' with a ``validation`` loader, and 'lr'."""
-        import torch
-
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
             raise ValueError(f"ModelTrainer.fit: epochs must be an integer >= 0, got {epochs!r}")
         if resume_from is not None:
@@ -434,6 +456,38 @@ class ModelTrainer:
         self.stop_training = False
         self._loaders = {"train": loader, "validation": validation}
 
+        with self._fit_session(loader, validation):
+            for cb in self.callbacks:
+                if hasattr(cb, "set_trainer"):
+                    cb.set_trainer(self)
+            self._call("on_train_begin", {})
+            for epoch in range(start, epochs):
+                self._seed_epoch(epoch)
+                self._call("on_epoch_begin", epoch, {})
+                logs = self._run(loader, train=True, desc=f"epoch {epoch + 1}/{epochs}")
+                if validation is not None:
+                    val = self._run(validation, train=False, desc="validation")
+                    logs.update({f"val_{k}": v for k, v in val.items()})
+                logs["lr"] = self.get_lr()
+                for k, v in logs.items():
+                    self.history.setdefault(k, []).append(v)
+                self.epoch = epoch + 1
+                if self.verbose >= 2 and self.is_main:
+                    print(
+                        f"epoch {epoch + 1}/{epochs}: " + ", ".join(f"{k}={v:.4g}" for k, v in logs.items())
+                    )
+                self._call("on_epoch_end", epoch, logs)
+                if self.stop_training:
+                    break
+            self._call("on_train_end", {})
+        return self.history
+
+    # -- the framework's part of fit ---------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _fit_session(self, loader, validation):
+        """Around the epoch loop: deterministic algorithms with a seed, and torchrun's process group."""
+        import torch
+
         det_before = torch.are_deterministic_algorithms_enabled()
         if self.seed is not None:
             torch.use_deterministic_algorithms(True, warn_only=True)
@@ -449,36 +503,34 @@ class ModelTrainer:
 
                 ids = [device.index] if device.type == "cuda" else None
                 self._net = DistributedDataParallel(self.model, device_ids=ids)
-            for cb in self.callbacks:
-                if hasattr(cb, "set_trainer"):
-                    cb.set_trainer(self)
-            self._call("on_train_begin", {})
-            for epoch in range(start, epochs):
-                if self.seed is not None:
-                    torch.manual_seed(_epoch_seed(self.seed, epoch))
-                self._call("on_epoch_begin", epoch, {})
-                logs = self._run(loader, train=True, desc=f"epoch {epoch + 1}/{epochs}")
-                if validation is not None:
-                    val = self._run(validation, train=False, desc="validation")
-                    logs.update({f"val_{k}": v for k, v in val.items()})
-                logs["lr"] = float(self.optimizer.param_groups[0]["lr"])
-                for k, v in logs.items():
-                    self.history.setdefault(k, []).append(v)
-                self.epoch = epoch + 1
-                if self.verbose >= 2 and self.is_main:
-                    print(
-                        f"epoch {epoch + 1}/{epochs}: " + ", ".join(f"{k}={v:.4g}" for k, v in logs.items())
-                    )
-                self._call("on_epoch_end", epoch, logs)
-                if self.stop_training:
-                    break
-            self._call("on_train_end", {})
+            yield
         finally:
             self._net = self.model
             self._dist.teardown()
             if self.seed is not None:
                 torch.use_deterministic_algorithms(det_before)
-        return self.history
+
+    def _seed_epoch(self, epoch: int) -> None:
+        if self.seed is not None:
+            import torch
+
+            torch.manual_seed(_epoch_seed(self.seed, epoch))
+
+    def get_lr(self) -> float:
+        """The optimizer's current learning rate (of its first parameter group)."""
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def set_lr(self, lr: float) -> None:
+        """Set the learning rate of every parameter group (what ``LRScheduler`` calls)."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = float(lr)
+
+    def snapshot_weights(self):
+        """A copy of the model's weights (``EarlyStopping(restore_best=True)`` keeps the best one)."""
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def restore_weights(self, weights) -> None:
+        self.model.load_state_dict(weights)
 
     def _sync_loaders(self, *loaders):
         """Every rank must draw the same batch order: rank 0's loader seed and epoch go to all ranks."""
@@ -501,27 +553,30 @@ class ModelTrainer:
         with a sampler such as SliceSampler: one mean prediction per record); it needs a loader that serves
         records in order: ``shuffle=False``, a sampler with ``shuffle=False`` and ``drop_last=False``.
         """
-        import torch
-
         loader = self._as_loader(data, batch_size)
         if reduce not in (None, "record"):
             raise ValueError(f"ModelTrainer.predict: reduce must be None or 'record', got {reduce!r}")
         if reduce == "record":
             self._check_ordered(loader)
-        move = self._layout(loader)
-        self.model.eval()
-        outs = []
-        with torch.no_grad():
-            for batch in loader:
-                x = batch[0] if isinstance(batch, tuple) else batch
-                xs, _ = self._tensors(x, None, move)
-                outs.append(self._forward(self.model, xs).cpu().numpy())
+        outs = list(self._predict_batches(loader))
         if not outs:
             return np.empty((0,), np.float32)
         pred = np.concatenate(outs)
         if reduce == "record":
             pred = self._per_record(loader, pred)
         return pred
+
+    def _predict_batches(self, loader):
+        """The model's outputs for each batch of ``loader``, as numpy arrays."""
+        import torch
+
+        move = self._layout(loader)
+        self.model.eval()
+        with torch.no_grad():
+            for batch in loader:
+                x = batch[0] if isinstance(batch, tuple) else batch
+                xs, _ = self._tensors(x, None, move)
+                yield self._forward(self.model, xs).cpu().numpy()
 
     def _as_loader(self, data, batch_size):
         if hasattr(data, "__getitem__") and hasattr(data, "__len__") and not hasattr(data, "batch_size"):

@@ -2,7 +2,9 @@
 
 ``epoch`` is 0-based in the hooks (the first epoch is 0); ``logs`` is the epoch's dict of values
 ('loss', metrics, 'val_*', 'lr'). A callback may set ``self.trainer.stop_training = True`` to stop after
-the current epoch. No torch at import time.
+the current epoch. The same callbacks drive torch and keras training: they reach the model through the
+trainer (``snapshot_weights`` / ``restore_weights``, ``set_lr``, ``save_checkpoint``). No torch or keras at
+import time.
 """
 
 from __future__ import annotations
@@ -76,8 +78,17 @@ class _Monitor:
         return value > self.best + self.min_delta
 
 
-def _state_copy(model):
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+def _snapshot(trainer):
+    if hasattr(trainer, "snapshot_weights"):
+        return trainer.snapshot_weights()
+    return {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}  # a torch-like trainer
+
+
+def _restore(trainer, weights):
+    if hasattr(trainer, "restore_weights"):
+        trainer.restore_weights(weights)
+    else:
+        trainer.model.load_state_dict(weights)
 
 
 class EarlyStopping(Callback):
@@ -122,7 +133,7 @@ class EarlyStopping(Callback):
             self.best_epoch = epoch
             self.wait = 0
             if self.restore_best and self.trainer is not None:
-                self.best_state = _state_copy(self.trainer.model)
+                self.best_state = _snapshot(self.trainer)
             return
         self.wait += 1
         if self.wait >= self.patience:
@@ -132,13 +143,15 @@ class EarlyStopping(Callback):
 
     def on_train_end(self, logs=None):
         if self.stopped_epoch is not None and self.restore_best and self.best_state is not None:
-            self.trainer.model.load_state_dict(self.best_state)
+            _restore(self.trainer, self.best_state)
 
 
 class ModelCheckpoints(Callback):
     """Save a checkpoint (model + optimizer state + epoch, via ``trainer.save_checkpoint``) every ``freq``
     epochs as ``directory/epoch_XXX.pt`` (XXX = epochs completed, 1-based), and with ``save_best`` also
-    ``directory/best.pt`` whenever ``monitor`` improves. Only rank 0 writes. ``saved`` lists the files."""
+    ``directory/best.pt`` whenever ``monitor`` improves. The ending is the trainer's
+    ``checkpoint_suffix``: ``.pt`` for torch, ``.weights.h5`` for keras (``filename`` without an ending
+    gets it). Only rank 0 writes. ``saved`` lists the files."""
 
     def __init__(
         self,
@@ -147,7 +160,7 @@ class ModelCheckpoints(Callback):
         save_best: bool = False,
         monitor: str = "val_loss",
         mode: str = "auto",
-        filename: str = "epoch_{epoch:03d}.pt",
+        filename: str = "epoch_{epoch:03d}",
     ):
         if freq is not None and (isinstance(freq, bool) or not isinstance(freq, int) or freq < 1):
             raise ValueError(f"ModelCheckpoints: freq must be a positive integer or None, got {freq!r}")
@@ -159,6 +172,15 @@ class ModelCheckpoints(Callback):
     def on_train_begin(self, logs=None):
         self._m.reset()
 
+    @property
+    def _suffix(self) -> str:
+        return getattr(self.trainer, "checkpoint_suffix", ".pt")
+
+    def _name(self, stem: str) -> str:
+        suffix = self._suffix
+        name = stem if stem.endswith(suffix) else stem.removesuffix(".pt") + suffix
+        return os.path.join(self.directory, name)
+
     def _save(self, path):
         out = self.trainer.save_checkpoint(path)
         if out is not None and out not in self.saved:
@@ -167,13 +189,13 @@ class ModelCheckpoints(Callback):
     def on_epoch_end(self, epoch, logs=None):
         done = epoch + 1
         if self.freq is not None and done % self.freq == 0 and self._is_main:
-            self._save(os.path.join(self.directory, self.filename.format(epoch=done)))
+            self._save(self._name(self.filename.format(epoch=done)))
         if self.save_best:
             value = self._m.value(logs)
             if self._m.improved(value):
                 self._m.best = value
                 if self._is_main:
-                    self._save(os.path.join(self.directory, "best.pt"))
+                    self._save(self._name("best"))
 
 
 class LRScheduler(Callback):
@@ -184,7 +206,8 @@ class LRScheduler(Callback):
     ``functools.partial`` of one (built at the start of training, stepped at the end of each epoch; when
     resuming it is first stepped once per epoch already done). ``kind`` ('auto', 'function', 'factory')
     says which, when 'auto' cannot tell: auto treats classes and partials of classes as factories and
-    other callables as epoch functions."""
+    other callables as epoch functions. Factories build torch schedulers, so they need a torch trainer; with
+    keras give a function."""
 
     def __init__(self, schedule, kind: str = "auto"):
         if not callable(schedule):
@@ -201,6 +224,12 @@ class LRScheduler(Callback):
         if self.kind == "factory":
             import warnings
 
+            if getattr(self.trainer, "framework", "torch") != "torch":
+                raise TypeError(
+                    "LRScheduler: a scheduler factory builds a torch scheduler, but this trainer trains a "
+                    f"{self.trainer.framework} model; give schedule as a function epoch -> lr"
+                )
+
             self.scheduler = self.schedule(self.trainer.optimizer)
             if not hasattr(self.scheduler, "step"):
                 raise TypeError("LRScheduler: the factory must return a torch scheduler (with .step())")
@@ -214,8 +243,11 @@ class LRScheduler(Callback):
             lr = float(self.schedule(epoch))
             if not lr > 0:
                 raise ValueError(f"LRScheduler: schedule({epoch}) gave lr={lr}; it must be positive")
-            for group in self.trainer.optimizer.param_groups:
-                group["lr"] = lr
+            if hasattr(self.trainer, "set_lr"):
+                self.trainer.set_lr(lr)
+            else:
+                for group in self.trainer.optimizer.param_groups:
+                    group["lr"] = lr
 
     def on_epoch_end(self, epoch, logs=None):
         if self.kind == "factory" and self.scheduler is not None:
