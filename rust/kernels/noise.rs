@@ -210,18 +210,35 @@ where
         .for_each(|(i, mut item)| {
             let [o0, o1, o2] = origins[i];
             let [s0, s1, _] = shapes[i];
-            let (n0, n1, n2) = item.dim();
-            let mut normals = vec![0f32; n0];
+            let dims = [item.dim().0, item.dim().1, item.dim().2];
+            let image_stride = [1u64, s0 as u64, (s0 * s1) as u64];
+            // Runs along the item's axis that is contiguous in the batch (any axis works: a voxel's
+            // deviate depends on its image index only), so the additions are contiguous.
+            let strides = item.strides().to_vec();
+            let run = (0..3)
+                .filter(|&a| dims[a] > 1)
+                .min_by_key(|&a| strides[a].unsigned_abs())
+                .unwrap_or(0);
+            let rest: Vec<usize> = (0..3).filter(|&a| a != run).collect();
+            let mut normals = vec![0f32; dims[run]];
             for op in &ops[i] {
                 let rng = Counter::new(op.seed, 0);
-                // Lanes along axis 0, where the image index grows by one per voxel.
-                for c2 in 0..n2 {
-                    for c1 in 0..n1 {
-                        let base = (o0 + s0 * ((o1 + c1) + s1 * (o2 + c2))) as u64;
-                        rng.fill_normals(base, &mut normals);
-                        let mut lane = item.slice_mut(ndarray::s![.., c1, c2]);
-                        for (v, &z) in lane.iter_mut().zip(&normals) {
-                            *v = (v.as_() + op.sd * z as f64).as_();
+                for (k, mut lane) in item.lanes_mut(Axis(run)).into_iter().enumerate() {
+                    let mut c = [0usize; 3];
+                    c[rest[0]] = k / dims[rest[1]];
+                    c[rest[1]] = k % dims[rest[1]];
+                    let base = (o0 + c[0]) + s0 * ((o1 + c[1]) + s1 * (o2 + c[2]));
+                    rng.fill_normals_strided(base as u64, image_stride[run], &mut normals);
+                    match lane.as_slice_mut() {
+                        Some(lane) => {
+                            for (v, &z) in lane.iter_mut().zip(&normals) {
+                                *v = (v.as_() + op.sd * z as f64).as_();
+                            }
+                        }
+                        None => {
+                            for (v, &z) in lane.iter_mut().zip(&normals) {
+                                *v = (v.as_() + op.sd * z as f64).as_();
+                            }
                         }
                     }
                 }

@@ -77,33 +77,50 @@ impl Counter {
     /// value depends only on the key and its voxel index, whatever the split of a run into calls and
     /// whichever code path (AVX2 or portable) computes it.
     pub fn fill_normals(&self, start: u64, out: &mut [f32]) {
+        self.fill_normals_strided(start, 1, out);
+    }
+
+    /// As `fill_normals`, for the voxels `start, start + stride, start + 2 * stride, ...` (a run along
+    /// any axis of an image: the value of a voxel is the same whatever run it is computed in).
+    pub fn fill_normals_strided(&self, start: u64, stride: u64, out: &mut [f32]) {
+        assert!(stride >= 1, "fill_normals_strided: stride must be >= 1");
         let t = tables();
         let mut done = 0usize;
         while done < out.len() {
-            // Split where the index's high 32 bits change, so each segment has one `hi`.
-            let index = start + done as u64;
-            let to_wrap = (1u64 << 32) - (index & 0xFFFF_FFFF);
-            let n = (out.len() - done).min(to_wrap as usize);
+            let first = start + done as u64 * stride;
+            let hi = (first >> 32) as u32;
+            // The longest stretch whose indices share their high 32 bits (all of it, for images of
+            // fewer than 2^32 voxels).
+            let room = ((hi as u64 + 1) << 32) - first; // indices left below the next 2^32 boundary
+            let n = ((room - 1) / stride + 1).min((out.len() - done) as u64) as usize;
             let seg = &mut out[done..done + n];
-            let (lo, hi) = (index as u32, (index >> 32) as u32);
             #[cfg(target_arch = "x86_64")]
             {
-                if std::arch::is_x86_feature_detected!("avx2") {
+                if std::arch::is_x86_feature_detected!("avx2") && stride <= u32::MAX as u64 / 8 {
                     // SAFETY: the CPU supports AVX2, checked just above.
-                    unsafe { self.fill_segment_avx2(t, lo, hi, seg) };
+                    unsafe { self.fill_segment_avx2(t, first as u32, stride as u32, hi, seg) };
                     done += n;
                     continue;
                 }
             }
-            self.fill_segment(t, lo, hi, seg, 0);
+            self.fill_segment(t, first as u32, stride as u32, hi, seg, 0);
             done += n;
         }
     }
 
-    /// The portable form: one voxel at a time, from element `from` of `out` on.
-    fn fill_segment(&self, t: &Tables, lo: u32, hi: u32, out: &mut [f32], from: usize) {
+    /// The portable form: one voxel at a time, from element `from` of `out` on; voxel `j` has the index
+    /// `lo + j * stride` (within one 2^32 stretch) plus `hi * 2^32`.
+    fn fill_segment(
+        &self,
+        t: &Tables,
+        lo: u32,
+        stride: u32,
+        hi: u32,
+        out: &mut [f32],
+        from: usize,
+    ) {
         for (j, o) in out.iter_mut().enumerate().skip(from) {
-            let l = lo.wrapping_add(j as u32);
+            let l = lo.wrapping_add((j as u32).wrapping_mul(stride));
             let (layer, u) = fast_draw(self.bits32(l, hi));
             *o = if u.abs() < t.ratio32[layer] {
                 u * t.x32[layer]
@@ -117,7 +134,7 @@ impl Counter {
     /// gathers and one multiply, so the bits equal the portable form's.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn fill_segment_avx2(&self, t: &Tables, lo: u32, hi: u32, out: &mut [f32]) {
+    unsafe fn fill_segment_avx2(&self, t: &Tables, lo: u32, stride: u32, hi: u32, out: &mut [f32]) {
         use std::arch::x86_64::*;
 
         #[inline(always)]
@@ -138,9 +155,12 @@ impl Counter {
         let ones = _mm256_set1_epi32(1);
         let mut idx = _mm256_add_epi32(
             _mm256_set1_epi32(lo as i32),
-            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+            _mm256_mullo_epi32(
+                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                _mm256_set1_epi32(stride as i32),
+            ),
         );
-        let step = _mm256_set1_epi32(8);
+        let step = _mm256_set1_epi32(stride.wrapping_mul(8) as i32);
         let full = out.len() / 8 * 8;
         let mut j = 0;
         while j < full {
@@ -158,14 +178,14 @@ impl Counter {
             if missed != 0 {
                 for lane in 0..8 {
                     if missed & (1 << lane) != 0 {
-                        self.fill_segment(t, lo, hi, &mut out[..j + lane + 1], j + lane);
+                        self.fill_segment(t, lo, stride, hi, &mut out[..j + lane + 1], j + lane);
                     }
                 }
             }
             idx = _mm256_add_epi32(idx, step);
             j += 8;
         }
-        self.fill_segment(t, lo, hi, out, full);
+        self.fill_segment(t, lo, stride, hi, out, full);
     }
 
     /// The rest of the ziggurat for a draw `(layer, u)` that missed the fast path: the tail beyond R
@@ -363,11 +383,33 @@ mod tests {
         c.fill_segment(
             tables(),
             start as u32,
+            1,
             (start >> 32) as u32,
             &mut portable,
             0,
         );
         assert_eq!(whole, portable);
+        // Strided runs give the values of the voxels they visit, on both paths.
+        let mut strided = vec![0f32; 100];
+        c.fill_normals_strided(start, 7, &mut strided);
+        let mut long = vec![0f32; 700];
+        c.fill_normals(start, &mut long);
+        assert!(strided.iter().enumerate().all(|(j, &v)| v == long[7 * j]));
+        c.fill_segment(
+            tables(),
+            start as u32,
+            7,
+            (start >> 32) as u32,
+            &mut portable[..100],
+            0,
+        );
+        assert_eq!(strided, portable[..100]);
+        // ... also across a 2^32 boundary.
+        let mut cross = vec![0f32; 100];
+        c.fill_normals_strided((1 << 32) - 350, 7, &mut cross);
+        let mut flat = vec![0f32; 700];
+        c.fill_normals((1 << 32) - 350, &mut flat);
+        assert!(cross.iter().enumerate().all(|(j, &v)| v == flat[7 * j]));
         // Runs across a 2^32 boundary of the index.
         let mut across = vec![0f32; 1000];
         c.fill_normals((1 << 32) - 500, &mut across);
