@@ -192,7 +192,7 @@ def test_a_small_keras_cnn_learns_slice_level_brain_age():
     window = (size * 5 // 16, size * 11 // 16)
     sampler = samplers.SliceSampler(sub_batch_size=32, axis=2, shuffle=True, slices=window)
     eval_sampler = samplers.SliceSampler(sub_batch_size=64, axis=2, slices=window)
-    train_loader = _loader(train, batch_size=8, sampler=sampler)
+    train_loader = _loader(train, batch_size=len(train), sampler=sampler)  # slices of all subjects mixed
     val_loader = _loader(val, batch_size=8, shuffle=False, sampler=eval_sampler)
     test_loader = _loader(test, batch_size=8, shuffle=False, sampler=eval_sampler)
     keras.utils.set_random_seed(0)
