@@ -53,12 +53,25 @@ fn weighted_sum<'x, O: Float + 'x>(out: &mut [O], w: &[O], src: impl Fn(usize) -
     weighted_sum_portable(out, w, src);
 }
 
-/// Outputs per register block: 32 floats are four AVX2 registers of f32 (eight of f64), all kept in
+/// Outputs per register block: 256 bytes, eight AVX2 registers (64 f32 or 32 f64), all kept in
 /// registers across the taps.
-const BLOCK: usize = 32;
+const BLOCK_BYTES: usize = 256;
 
 #[inline(always)]
 fn weighted_sum_portable<'x, O: Float + 'x>(
+    out: &mut [O],
+    w: &[O],
+    src: impl Fn(usize) -> &'x [O],
+) {
+    if std::mem::size_of::<O>() == 4 {
+        weighted_sum_blocks::<O, { BLOCK_BYTES / 4 }>(out, w, src)
+    } else {
+        weighted_sum_blocks::<O, { BLOCK_BYTES / 8 }>(out, w, src)
+    }
+}
+
+#[inline(always)]
+fn weighted_sum_blocks<'x, O: Float + 'x, const BLOCK: usize>(
     out: &mut [O],
     w: &[O],
     src: impl Fn(usize) -> &'x [O],
