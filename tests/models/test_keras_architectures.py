@@ -11,51 +11,10 @@ import pytest
 
 from nitrain import models
 
+from ._helpers import CASE_IDS, CASES, SMALL
+
 keras = pytest.importorskip("keras")
 
-# Small configurations (name -> dim -> (input_image_size, options)) so every forward pass is quick on a CPU.
-SMALL = {
-    "alexnet": {
-        2: ((32, 32, 1), {"filters": (4, 6, 8, 8, 8), "dense_units": 16}),
-        3: ((16, 16, 16, 2), {"filters": (4, 6, 8, 8, 8), "dense_units": 16}),
-    },
-    "vgg": {
-        2: ((32, 32, 1), {"base_filters": 2, "dense_units": 16}),
-        3: ((32, 32, 32, 1), {"base_filters": 2, "dense_units": 16, "depth": 11}),
-    },
-    "resnet": {
-        2: ((32, 32, 1), {"base_filters": 4}),
-        3: ((32, 32, 32, 1), {"base_filters": 2, "depth": 10}),
-    },
-    "densenet": {
-        2: ((32, 32, 1), {"growth_rate": 4, "block_config": (2, 2, 2, 2), "base_filters": 8}),
-        3: ((16, 16, 16, 1), {"growth_rate": 4, "block_config": (2, 2), "base_filters": 4, "bn_size": 2}),
-    },
-    "unet": {
-        2: ((30, 34, 1), {"filters": (4, 8, 16)}),
-        3: ((16, 16, 16, 2), {"filters": (4, 8)}),
-    },
-    "autoencoder": {None: ((64, 32, 8), {})},
-    "conv_autoencoder": {
-        2: ((30, 32, 2), {"filters": (4, 8), "latent_dim": 4}),
-        3: ((16, 16, 16, 1), {"filters": (4, 8), "latent_dim": 4}),
-    },
-    "basic": {
-        2: ((32, 32, 1), {}),
-        3: ((16, 16, 16, 1), {"filters": (4, 8)}),
-    },
-    "vit": {
-        2: ((32, 32, 1), {"patch_size": 8, "embed_dim": 16, "depth": 1, "heads": 2}),
-        3: ((16, 16, 16, 1), {"patch_size": (8, 8, 4), "embed_dim": 16, "depth": 1, "heads": 2}),
-    },
-}
-
-CASES = [
-    (row["name"], dim, mode)
-    for row in models.list_architectures()
-    for dim in row["dims"]
-    for mode in row["modes"]
-]
 DEFAULT_MODE = {row["name"]: row["default_mode"] for row in models.list_architectures()}
 
 
@@ -89,7 +48,7 @@ def _torch_twin(name, dim, size, outcomes, mode, options, x):
     return y, sum(p.numel() for p in model.parameters())
 
 
-@pytest.mark.parametrize("name,dim,mode", CASES, ids=[f"{n}-{d}d-{m}" for n, d, m in CASES])
+@pytest.mark.parametrize("name,dim,mode", CASES, ids=CASE_IDS)
 def test_forward_shapes(name, dim, mode):
     """Every (name, dim, mode) runs; in the default mode, output shape and parameter count are those
     of the torch model of the same name."""

@@ -15,16 +15,11 @@ import pytest
 import nitrain
 from nitrain import models
 
+from ._helpers import ROUND_TRIP_IDS, ROUND_TRIPS
+
 keras = pytest.importorskip("keras")
 
 X = np.random.default_rng(1).standard_normal((3, 16, 16, 1)).astype("float32")
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("NITRAIN_HOME", str(tmp_path))
-    monkeypatch.delenv("NITRAIN_REGISTRY", raising=False)
-    return tmp_path
 
 
 def _basic(seed=0):
@@ -92,16 +87,7 @@ def test_versions_and_overwrite(home):
     assert _same_outputs(a, models.fetch_pretrained("net@2"))
 
 
-CASES = [
-    ("unet", 3, (16, 16, 8, 1), "segmentation", {"filters": (4, 8)}),
-    ("vit", 2, (16, 16, 1), "regression", {"patch_size": 4, "embed_dim": 8, "depth": 1, "heads": 2}),
-    ("densenet", 2, (32, 32, 2), "sigmoid", {"growth_rate": 4, "block_config": (2, 2), "base_filters": 4}),
-    ("conv_autoencoder", 2, (20, 16, 1), "regression", {"filters": (4,), "latent_dim": 3}),
-    ("autoencoder", None, (32, 8, 4), "sigmoid", {"activation": "tanh"}),
-]
-
-
-@pytest.mark.parametrize("name,dim,size,mode,options", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("name,dim,size,mode,options", ROUND_TRIPS, ids=ROUND_TRIP_IDS)
 def test_round_trip_architectures(home, name, dim, size, mode, options):
     keras.utils.set_random_seed(0)
     model = models.fetch_architecture(name, dim, framework="keras")(size, 2, mode, **options)

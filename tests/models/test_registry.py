@@ -11,19 +11,14 @@ import pytest
 import nitrain
 from nitrain import models
 
+from ._helpers import ROUND_TRIP_IDS, ROUND_TRIPS
+
 torch = pytest.importorskip("torch")
 
 
 def _user_ids():
     """Registered ids, without the models built into the package (owner ``nitrain``)."""
     return [r["id"] for r in models.list_pretrained() if r["owner"] != "nitrain"]
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("NITRAIN_HOME", str(tmp_path))
-    monkeypatch.delenv("NITRAIN_REGISTRY", raising=False)
-    return tmp_path
 
 
 def _basic(seed=0, outcomes=2):
@@ -59,16 +54,7 @@ def test_readme_round_trip(home):
     assert models.register_model is models.register_pretrained
 
 
-CASES = [
-    ("unet", 3, (16, 16, 16, 1), "segmentation", {"filters": (4, 8)}),
-    ("vit", 2, (32, 32, 1), "regression", {"patch_size": 8, "embed_dim": 16, "depth": 1, "heads": 2}),
-    ("densenet", 2, (32, 32, 2), "sigmoid", {"growth_rate": 4, "block_config": (2, 2), "base_filters": 4}),
-    ("conv_autoencoder", 2, (20, 16, 1), "regression", {"filters": (4,), "latent_dim": 3}),
-    ("autoencoder", None, (32, 8, 4), "sigmoid", {"activation": "tanh"}),
-]
-
-
-@pytest.mark.parametrize("name,dim,size,mode,options", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("name,dim,size,mode,options", ROUND_TRIPS, ids=ROUND_TRIP_IDS)
 def test_round_trip_architectures(home, name, dim, size, mode, options):
     torch.manual_seed(0)
     model = models.fetch_architecture(name, dim)(size, 2, mode, **options).eval()

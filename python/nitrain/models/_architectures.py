@@ -9,8 +9,10 @@ import inspect
 import operator
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from nitrain.models import _plans
 from nitrain.models._spec import MODES, check_mode, positive_int
 
 FRAMEWORKS = ("torch", "keras")
@@ -38,6 +40,8 @@ class Architecture:
     dims: tuple
     module: str
     function: str
+    #: The framework-free ``_plans`` function: its keyword-only parameters are the options; it checks them.
+    plan: Callable
     modes: tuple[str, ...]
     default_mode: str
     min_size: str
@@ -53,6 +57,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             (2, 3),
             "alexnet",
             "build",
+            _plans.alexnet,
             _CLASSIFIER_MODES,
             "classification",
             "16",
@@ -63,6 +68,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             (2, 3),
             "vgg",
             "build",
+            _plans.vgg,
             _CLASSIFIER_MODES,
             "classification",
             "32",
@@ -73,6 +79,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             (2, 3),
             "resnet",
             "build",
+            _plans.resnet,
             _CLASSIFIER_MODES,
             "classification",
             "32",
@@ -83,6 +90,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             (2, 3),
             "densenet",
             "build",
+            _plans.densenet,
             _CLASSIFIER_MODES,
             "classification",
             "4*2**(len(block_config)-1) (32)",
@@ -93,6 +101,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             (2, 3),
             "unet",
             "build",
+            _plans.unet,
             ("segmentation", "sigmoid", "regression"),
             "segmentation",
             "2**(len(filters)-1) (8)",
@@ -103,6 +112,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             (None,),
             "autoencoder",
             "build_dense",
+            _plans.autoencoder,
             _RECON_MODES,
             "regression",
             "-",
@@ -113,6 +123,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             (2, 3),
             "autoencoder",
             "build_conv",
+            _plans.conv_autoencoder,
             _RECON_MODES,
             "regression",
             "4",
@@ -123,6 +134,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             (2, 3),
             "basic",
             "build",
+            _plans.basic,
             _CLASSIFIER_MODES,
             "classification",
             "2**len(filters) (8)",
@@ -133,6 +145,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             (2, 3),
             "vit",
             "build",
+            _plans.vit,
             _CLASSIFIER_MODES,
             "classification",
             "patch_size (8)",
@@ -283,7 +296,7 @@ def _creator(arch: Architecture, dim: int | None, framework: str):
         builder = _load_builder(arch, framework)
         allowed = [
             p.name
-            for p in inspect.signature(builder).parameters.values()
+            for p in inspect.signature(arch.plan).parameters.values()
             if p.kind is inspect.Parameter.KEYWORD_ONLY
         ]
         unknown = sorted(set(options) - set(allowed))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from nitrain.models._plans import NORMS
+
 
 def conv(dim: int, *args, **kwargs) -> nn.Module:
     return (nn.Conv2d if dim == 2 else nn.Conv3d)(*args, **kwargs)
@@ -16,9 +18,6 @@ def conv_transpose(dim: int, *args, **kwargs) -> nn.Module:
 
 def batch_norm(dim: int, channels: int) -> nn.Module:
     return (nn.BatchNorm2d if dim == 2 else nn.BatchNorm3d)(channels)
-
-
-NORMS = ("batch", "group", "instance", None)
 
 
 def norm_layer(dim: int, channels: int, kind) -> nn.Module:
@@ -49,6 +48,17 @@ def avg_pool(dim: int, *args, **kwargs) -> nn.Module:
 
 def adaptive_avg_pool(dim: int, size: int) -> nn.Module:
     return (nn.AdaptiveAvgPool2d if dim == 2 else nn.AdaptiveAvgPool3d)(size)
+
+
+def stem(dim: int, channels: int, width: int) -> list[nn.Module]:
+    """ResNet's and DenseNet's stem: a 7-wide stride-2 convolution, batch norm, ReLU, a 3-wide stride-2
+    max pool (4x downsampling)."""
+    return [
+        conv(dim, channels, width, kernel_size=7, stride=2, padding=3, bias=False),
+        batch_norm(dim, width),
+        nn.ReLU(inplace=True),
+        max_pool(dim, kernel_size=3, stride=2, padding=1),
+    ]
 
 
 def output_activation(mode: str) -> nn.Module:

@@ -8,32 +8,14 @@ from __future__ import annotations
 
 from torch import nn
 
+from nitrain.models import _plans
 from nitrain.models._layers import Classifier, conv, init_weights, max_pool, output_activation
-from nitrain.models._spec import check_min_size, int_tuple, parse_image_size, positive_int
-
-MIN_SIZE = 16
 
 
-def build(
-    input_image_size,
-    number_of_outcomes: int,
-    mode: str,
-    dim: int,
-    *,
-    filters=(64, 192, 384, 256, 256),
-    dense_units: int = 4096,
-    dropout: float = 0.5,
-    pool_size: int | None = None,
-):
-    """AlexNet. Options: ``filters`` (5 convolution widths), ``dense_units``, ``dropout``, ``pool_size``
-    (side of the adaptive average pool before the dense layers; default 6 in 2-D, 3 in 3-D)."""
-    spatial, channels = parse_image_size("alexnet", input_image_size, dim)
-    check_min_size("alexnet", spatial, MIN_SIZE, "11-voxel stride-4 first convolution")
-    f = int_tuple("alexnet", "filters", filters)
-    if len(f) != 5:
-        raise ValueError(f"alexnet: filters must have 5 entries, got {filters!r}")
-    units = positive_int("alexnet", "dense_units", dense_units)
-    ps = positive_int("alexnet", "pool_size", pool_size if pool_size is not None else (6 if dim == 2 else 3))
+def build(input_image_size, number_of_outcomes: int, mode: str, dim: int, **options):
+    """AlexNet; the options, their defaults and checks are ``_plans.alexnet``'s."""
+    p = _plans.alexnet(input_image_size, number_of_outcomes, mode, dim, **options)
+    channels, f, ps = p.channels, p.filters, p.pool_size
     features = nn.Sequential(
         conv(dim, channels, f[0], kernel_size=11, stride=4, padding=2),
         nn.ReLU(inplace=True),
@@ -50,14 +32,14 @@ def build(
         max_pool(dim, kernel_size=3, stride=2, padding=1),
     )
     head = nn.Sequential(
-        nn.Dropout(dropout),
-        nn.Linear(f[4] * ps**dim, units),
+        nn.Dropout(p.dropout),
+        nn.Linear(f[4] * ps**dim, p.dense_units),
         nn.ReLU(inplace=True),
-        nn.Dropout(dropout),
-        nn.Linear(units, units),
+        nn.Dropout(p.dropout),
+        nn.Linear(p.dense_units, p.dense_units),
         nn.ReLU(inplace=True),
-        nn.Linear(units, number_of_outcomes),
-        output_activation(mode),
+        nn.Linear(p.dense_units, p.outcomes),
+        output_activation(p.mode),
     )
     model = Classifier(dim, channels, features, ps, head)
     init_weights(model)

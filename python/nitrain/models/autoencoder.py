@@ -13,6 +13,7 @@ import math
 import torch
 from torch import nn
 
+from nitrain.models import _plans
 from nitrain.models._layers import (
     NitrainNet,
     batch_norm,
@@ -21,8 +22,8 @@ from nitrain.models._layers import (
     init_weights,
     output_activation,
 )
-from nitrain.models._spec import check_min_size, int_tuple, parse_image_size, positive_int
 
+#: The torch module of each of ``_plans.ACTIVATIONS``.
 _ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "elu": nn.ELU}
 
 
@@ -60,31 +61,20 @@ class DenseAutoencoder(NitrainNet):
         return self.decode(self.encode(x))
 
 
-def build_dense(
-    input_image_size,
-    number_of_outcomes: int,
-    mode: str,
-    dim: None,
-    *,
-    activation: str = "relu",
-):
-    """Dense autoencoder. ``input_image_size`` is the list of layer widths from the input to the code, e.g.
-    ``(784, 500, 500, 2000, 10)``; the decoder mirrors it. Option: ``activation`` (relu, gelu, tanh, elu)."""
-    units = int_tuple("autoencoder", "input_image_size (layer widths)", input_image_size, min_len=2)
-    if activation not in _ACTIVATIONS:
-        raise ValueError(f"autoencoder: activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
-    model = DenseAutoencoder(units, mode, activation)
+def build_dense(input_image_size, number_of_outcomes: int, mode: str, dim: None, **options):
+    """Dense autoencoder; the options, their defaults and checks are ``_plans.autoencoder``'s."""
+    p = _plans.autoencoder(input_image_size, number_of_outcomes, mode, dim, **options)
+    model = DenseAutoencoder(p.units, p.mode, p.activation)
     init_weights(model)
     return model
 
 
 class ConvAutoencoder(NitrainNet):
-    def __init__(self, dim, spatial, channels, mode, filters, latent_dim):
+    def __init__(self, dim, spatial, channels, mode, filters, latent_dim, bottom):
         super().__init__(dim, channels)
         self.spatial = tuple(spatial)
         enc: list[nn.Module] = []
         c = channels
-        bottom = list(spatial)
         for f in filters:
             enc += [
                 conv(dim, c, f, kernel_size=3, stride=2, padding=1),
@@ -92,7 +82,6 @@ class ConvAutoencoder(NitrainNet):
                 nn.ReLU(inplace=True),
             ]
             c = f
-            bottom = [(s + 1) // 2 for s in bottom]
         self.bottom = tuple(bottom)
         flat = c * math.prod(bottom)
         enc += [nn.Flatten(), nn.Linear(flat, latent_dim)]
@@ -124,22 +113,9 @@ class ConvAutoencoder(NitrainNet):
         return self.decode(self.encode(x))
 
 
-def build_conv(
-    input_image_size,
-    number_of_outcomes: int,
-    mode: str,
-    dim: int,
-    *,
-    filters=(32, 64, 128),
-    latent_dim: int = 16,
-):
-    """Convolutional autoencoder. Options: ``filters`` (one stride-2 convolution each; the decoder
-    mirrors them with transposed convolutions), ``latent_dim`` (size of the dense code). Every spatial
-    size must be >= 4."""
-    spatial, channels = parse_image_size("conv_autoencoder", input_image_size, dim)
-    check_min_size("conv_autoencoder", spatial, 4)
-    f = int_tuple("conv_autoencoder", "filters", filters)
-    latent = positive_int("conv_autoencoder", "latent_dim", latent_dim)
-    model = ConvAutoencoder(dim, spatial, channels, mode, f, latent)
+def build_conv(input_image_size, number_of_outcomes: int, mode: str, dim: int, **options):
+    """Convolutional autoencoder; the options, their defaults and checks are ``_plans.conv_autoencoder``'s."""
+    p = _plans.conv_autoencoder(input_image_size, number_of_outcomes, mode, dim, **options)
+    model = ConvAutoencoder(dim, p.spatial, p.channels, p.mode, p.filters, p.latent_dim, p.bottom)
     init_weights(model)
     return model

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from nitrain.models import _plans
 from nitrain.models._layers import (
-    NORMS,
     Classifier,
     conv,
     init_weights,
@@ -16,38 +16,22 @@ from nitrain.models._layers import (
     norm_layer,
     output_activation,
 )
-from nitrain.models._spec import check_min_size, int_tuple, parse_image_size
 
 
-def build(
-    input_image_size,
-    number_of_outcomes: int,
-    mode: str,
-    dim: int,
-    *,
-    filters=(16, 32, 64),
-    dropout: float = 0.0,
-    norm="batch",
-):
-    """Basic CNN. Options: ``filters`` (one block per entry), ``dropout`` (before the linear head), ``norm``
-    (``'batch'``, ``'group'``, ``'instance'`` or ``None``; use ``'group'`` for slices served
-    image-batch by image-batch, whose batches are not i.i.d.)."""
-    if norm not in NORMS:
-        raise ValueError(f"basic: norm must be one of {NORMS}, got {norm!r}")
-    spatial, channels = parse_image_size("basic", input_image_size, dim)
-    f = int_tuple("basic", "filters", filters)
-    check_min_size("basic", spatial, 2 ** len(f), f"{len(f)} 2x max pools")
+def build(input_image_size, number_of_outcomes: int, mode: str, dim: int, **options):
+    """Basic CNN; the options, their defaults and checks are ``_plans.basic``'s."""
+    p = _plans.basic(input_image_size, number_of_outcomes, mode, dim, **options)
     layers: list[nn.Module] = []
-    c_in = channels
-    for c in f:
+    c_in = p.channels
+    for c in p.filters:
         layers += [
             conv(dim, c_in, c, kernel_size=3, padding=1, bias=False),
-            norm_layer(dim, c, norm),
+            norm_layer(dim, c, p.norm),
             nn.ReLU(inplace=True),
             max_pool(dim, kernel_size=2, stride=2),
         ]
         c_in = c
-    head = nn.Sequential(nn.Dropout(dropout), nn.Linear(c_in, number_of_outcomes), output_activation(mode))
-    model = Classifier(dim, channels, nn.Sequential(*layers), 1, head)
+    head = nn.Sequential(nn.Dropout(p.dropout), nn.Linear(c_in, p.outcomes), output_activation(p.mode))
+    model = Classifier(dim, p.channels, nn.Sequential(*layers), 1, head)
     init_weights(model)
     return model

@@ -9,18 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nitrain.models._layers import Classifier, batch_norm, conv, init_weights, max_pool, output_activation
-from nitrain.models._spec import check_min_size, parse_image_size, positive_int
-
-MIN_SIZE = 32
-CONFIGS = {
-    10: ("basic", (1, 1, 1, 1)),
-    18: ("basic", (2, 2, 2, 2)),
-    34: ("basic", (3, 4, 6, 3)),
-    50: ("bottleneck", (3, 4, 6, 3)),
-    101: ("bottleneck", (3, 4, 23, 3)),
-    152: ("bottleneck", (3, 8, 36, 3)),
-}
+from nitrain.models import _plans
+from nitrain.models._layers import Classifier, batch_norm, conv, init_weights, output_activation, stem
 
 
 class _Block(nn.Module):
@@ -58,38 +48,17 @@ class _Block(nn.Module):
         return torch.relu(self.body(x) + self.shortcut(x))
 
 
-def build(
-    input_image_size,
-    number_of_outcomes: int,
-    mode: str,
-    dim: int,
-    *,
-    depth: int = 18,
-    base_filters: int = 64,
-    dropout: float = 0.0,
-):
-    """ResNet. Options: ``depth`` (10, 18, 34, 50, 101, 152), ``base_filters`` (stage widths base x 1, 2,
-    4, 8), ``dropout`` (before the linear head)."""
-    spatial, channels = parse_image_size("resnet", input_image_size, dim)
-    check_min_size("resnet", spatial, MIN_SIZE, "32x downsampling")
-    if depth not in CONFIGS:
-        raise ValueError(f"resnet: depth must be one of {sorted(CONFIGS)}, got {depth!r}")
-    base = positive_int("resnet", "base_filters", base_filters)
-    kind, counts = CONFIGS[depth]
-    layers: list[nn.Module] = [
-        conv(dim, channels, base, kernel_size=7, stride=2, padding=3, bias=False),
-        batch_norm(dim, base),
-        nn.ReLU(inplace=True),
-        max_pool(dim, kernel_size=3, stride=2, padding=1),
-    ]
+def build(input_image_size, number_of_outcomes: int, mode: str, dim: int, **options):
+    """ResNet; the options, their defaults and checks are ``_plans.resnet``'s."""
+    p = _plans.resnet(input_image_size, number_of_outcomes, mode, dim, **options)
+    base = p.base_filters
+    layers: list[nn.Module] = stem(dim, p.channels, base)
     c_in = base
-    for stage, n in enumerate(counts):
-        for i in range(n):
-            stride = 2 if stage > 0 and i == 0 else 1
-            block = _Block(dim, c_in, base * 2**stage, stride, kind == "bottleneck")
-            layers.append(block)
-            c_in = block.out_channels
-    head = nn.Sequential(nn.Dropout(dropout), nn.Linear(c_in, number_of_outcomes), output_activation(mode))
-    model = Classifier(dim, channels, nn.Sequential(*layers), 1, head)
+    for width, stride in p.blocks:
+        block = _Block(dim, c_in, width, stride, p.bottleneck)
+        layers.append(block)
+        c_in = block.out_channels
+    head = nn.Sequential(nn.Dropout(p.dropout), nn.Linear(c_in, p.outcomes), output_activation(p.mode))
+    model = Classifier(dim, p.channels, nn.Sequential(*layers), 1, head)
     init_weights(model)
     return model

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nitrain.models import _plans
 from nitrain.models._layers import (
     NitrainNet,
     batch_norm,
@@ -21,7 +22,6 @@ from nitrain.models._layers import (
     max_pool,
     output_activation,
 )
-from nitrain.models._spec import check_min_size, int_tuple, parse_image_size
 
 
 def _double_conv(dim: int, c_in: int, c_out: int, bn: bool, dropout: float) -> nn.Module:
@@ -74,21 +74,9 @@ class UNet(NitrainNet):
         return self.out(x)
 
 
-def build(
-    input_image_size,
-    number_of_outcomes: int,
-    mode: str,
-    dim: int,
-    *,
-    filters=(32, 64, 128, 256),
-    batch_norm_layers: bool = True,
-    dropout: float = 0.0,
-):
-    """U-Net. Options: ``filters`` (width of each level, top to bottom), ``batch_norm_layers``,
-    ``dropout`` (after each double convolution)."""
-    spatial, channels = parse_image_size("unet", input_image_size, dim)
-    f = int_tuple("unet", "filters", filters, min_len=2)
-    check_min_size("unet", spatial, 2 ** (len(f) - 1), f"{len(f) - 1} 2x max pools")
-    model = UNet(dim, channels, number_of_outcomes, mode, f, batch_norm_layers, dropout)
+def build(input_image_size, number_of_outcomes: int, mode: str, dim: int, **options):
+    """U-Net; the options, their defaults and checks are ``_plans.unet``'s."""
+    p = _plans.unet(input_image_size, number_of_outcomes, mode, dim, **options)
+    model = UNet(dim, p.channels, p.outcomes, p.mode, p.filters, p.batch_norm, p.dropout)
     init_weights(model)
     return model

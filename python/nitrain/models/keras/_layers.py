@@ -8,11 +8,11 @@ in the torch model of the same name (and hence the same dense-layer widths and p
 from __future__ import annotations
 
 from nitrain._frameworks import require_keras
+from nitrain.models._plans import NORMS
 
 keras = require_keras("nitrain.models.keras")
 layers = keras.layers
 
-NORMS = ("batch", "group", "instance", None)
 #: torch's defaults: BatchNorm momentum 0.1 (keras counts it the other way round) and eps 1e-5 everywhere.
 BN_MOMENTUM = 0.9
 EPS = 1e-5
@@ -85,6 +85,12 @@ def max_pool(x, dim: int, pool_size: int, stride: int, padding: int = 0):
 
 def avg_pool(x, dim: int, pool_size: int, stride: int):
     return _nd(dim, "AveragePooling")(pool_size, strides=stride)(x)
+
+
+def stem(x, dim: int, width: int):
+    """ResNet's and DenseNet's stem, as ``nitrain.models._layers.stem``."""
+    x = relu(batch_norm(conv(x, dim, width, 7, stride=2, padding=3, bias=False)))
+    return max_pool(x, dim, 3, 2, padding=1)
 
 
 def pool_flatten(x, dim: int, pool_size: int):

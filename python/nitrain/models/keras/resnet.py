@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-from nitrain.models._spec import check_min_size, parse_image_size, positive_int
+from nitrain.models import _plans
 from nitrain.models.keras._layers import (
     batch_norm,
     conv,
     image_input,
     keras,
     layers,
-    max_pool,
     output_dense,
     pool_flatten,
     relu,
+    stem,
 )
-
-MIN_SIZE = 32
-CONFIGS = {
-    10: ("basic", (1, 1, 1, 1)),
-    18: ("basic", (2, 2, 2, 2)),
-    34: ("basic", (3, 4, 6, 3)),
-    50: ("bottleneck", (3, 4, 6, 3)),
-    101: ("bottleneck", (3, 4, 23, 3)),
-    152: ("bottleneck", (3, 8, 36, 3)),
-}
 
 
 def _block(x, dim: int, width: int, stride: int, bottleneck: bool):
@@ -42,29 +32,12 @@ def _block(x, dim: int, width: int, stride: int, bottleneck: bool):
     return relu(layers.Add()([y, shortcut]))
 
 
-def build(
-    input_image_size,
-    number_of_outcomes: int,
-    mode: str,
-    dim: int,
-    *,
-    depth: int = 18,
-    base_filters: int = 64,
-    dropout: float = 0.0,
-):
-    """ResNet. Options: ``depth`` (10, 18, 34, 50, 101, 152), ``base_filters`` (stage widths base x 1, 2,
-    4, 8), ``dropout`` (before the linear head)."""
-    spatial, channels = parse_image_size("resnet", input_image_size, dim)
-    check_min_size("resnet", spatial, MIN_SIZE, "32x downsampling")
-    if depth not in CONFIGS:
-        raise ValueError(f"resnet: depth must be one of {sorted(CONFIGS)}, got {depth!r}")
-    base = positive_int("resnet", "base_filters", base_filters)
-    kind, counts = CONFIGS[depth]
-    inputs = image_input(spatial, channels)
-    x = relu(batch_norm(conv(inputs, dim, base, 7, stride=2, padding=3, bias=False)))
-    x = max_pool(x, dim, 3, 2, padding=1)
-    for stage, n in enumerate(counts):
-        for i in range(n):
-            x = _block(x, dim, base * 2**stage, 2 if stage > 0 and i == 0 else 1, kind == "bottleneck")
-    x = layers.Dropout(dropout)(pool_flatten(x, dim, 1))
-    return keras.Model(inputs, output_dense(x, number_of_outcomes, mode), name=f"resnet{depth}_{dim}d")
+def build(input_image_size, number_of_outcomes: int, mode: str, dim: int, **options):
+    """ResNet; the options, their defaults and checks are ``_plans.resnet``'s."""
+    p = _plans.resnet(input_image_size, number_of_outcomes, mode, dim, **options)
+    inputs = image_input(p.spatial, p.channels)
+    x = stem(inputs, dim, p.base_filters)
+    for width, stride in p.blocks:
+        x = _block(x, dim, width, stride, p.bottleneck)
+    x = layers.Dropout(p.dropout)(pool_flatten(x, dim, 1))
+    return keras.Model(inputs, output_dense(x, p.outcomes, p.mode), name=f"resnet{p.depth}_{dim}d")

@@ -7,7 +7,7 @@ their skip connection's size, so spatial sizes need not be divisible by ``2 ** (
 
 from __future__ import annotations
 
-from nitrain.models._spec import check_min_size, int_tuple, parse_image_size
+from nitrain.models import _plans
 from nitrain.models.keras._layers import (
     _nd,
     batch_norm,
@@ -28,36 +28,24 @@ def _double_conv(x, dim: int, filters: int, bn: bool, dropout: float):
     return layers.Dropout(dropout)(x) if dropout else x
 
 
-def build(
-    input_image_size,
-    number_of_outcomes: int,
-    mode: str,
-    dim: int,
-    *,
-    filters=(32, 64, 128, 256),
-    batch_norm_layers: bool = True,
-    dropout: float = 0.0,
-):
-    """U-Net. Options: ``filters`` (width of each level, top to bottom), ``batch_norm_layers``,
-    ``dropout`` (after each double convolution)."""
-    spatial, channels = parse_image_size("unet", input_image_size, dim)
-    f = int_tuple("unet", "filters", filters, min_len=2)
-    check_min_size("unet", spatial, 2 ** (len(f) - 1), f"{len(f) - 1} 2x max pools")
-    inputs = x = image_input(spatial, channels)
+def build(input_image_size, number_of_outcomes: int, mode: str, dim: int, **options):
+    """U-Net; the options, their defaults and checks are ``_plans.unet``'s."""
+    p = _plans.unet(input_image_size, number_of_outcomes, mode, dim, **options)
+    inputs = x = image_input(p.spatial, p.channels)
     skips = []
-    for i, width in enumerate(f):
+    for i, width in enumerate(p.filters):
         if i:
             x = max_pool(x, dim, 2, 2)
-        x = _double_conv(x, dim, width, batch_norm_layers, dropout)
+        x = _double_conv(x, dim, width, p.batch_norm, p.dropout)
         skips.append(x)
     skips.pop()
-    for width in reversed(f[:-1]):
+    for width in reversed(p.filters[:-1]):
         skip = skips.pop()
         x = conv_transpose(x, dim, width, 2, 2)
         missing = [s - t for s, t in zip(skip.shape[1:-1], x.shape[1:-1], strict=True)]
         if any(missing):
             x = _nd(dim, "ZeroPadding")(tuple((0, m) for m in missing))(x)
-        x = _double_conv(layers.Concatenate(axis=-1)([skip, x]), dim, width, batch_norm_layers, dropout)
-    activation = "sigmoid" if mode == "sigmoid" else None
-    out = _nd(dim, "Conv")(number_of_outcomes, 1, activation=activation, name="output")(x)
+        x = _double_conv(layers.Concatenate(axis=-1)([skip, x]), dim, width, p.batch_norm, p.dropout)
+    activation = "sigmoid" if p.mode == "sigmoid" else None
+    out = _nd(dim, "Conv")(p.outcomes, 1, activation=activation, name="output")(x)
     return keras.Model(inputs, out, name=f"unet_{dim}d")
