@@ -8,6 +8,7 @@ a report folder (metrics.json, training curve, explanation overlay, checkpoint, 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -30,10 +31,19 @@ def run_demo(
     framework: str = "torch",
     verbose: int = 1,
 ) -> dict:
-    """Run the whole pipeline into the folder ``out``; return the metrics (also in ``metrics.json``)."""
-    if framework != "torch":
-        raise ValueError(f"nitrain demo: framework {framework!r} is not available in this build (torch only)")
-    import torch
+    """Run the whole pipeline into the folder ``out``; return the metrics (also in ``metrics.json``).
+
+    ``framework``: 'torch' (checkpoints ``.pt``, weights as safetensors) or 'keras' (keras 3, channels-last;
+    checkpoints and registered weights ``.weights.h5``). The data, split, loaders, architecture, training
+    settings and report are the same for both."""
+    from nitrain._frameworks import require_keras, require_torch
+
+    if framework == "torch":
+        seed_everything = require_torch("nitrain demo").manual_seed
+    elif framework == "keras":
+        seed_everything = require_keras("nitrain demo").utils.set_random_seed
+    else:
+        raise ValueError(f"nitrain demo: framework must be 'torch' or 'keras', got {framework!r}")
 
     from nitrain import datasets, explainers, loaders, models, plot, samplers, trainers, utils
     from nitrain import transforms as tx
@@ -41,7 +51,7 @@ def run_demo(
     started = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(seed)
+    seed_everything(seed)
     say = print if verbose else (lambda *a, **k: None)
 
     cohort = out / "cohort"
@@ -73,7 +83,7 @@ def run_demo(
     val_loader = loaders.DatasetLoader(val, batch_size=8, sampler=eval_sampler, seed=seed)
     test_loader = loaders.DatasetLoader(test, batch_size=8, sampler=eval_sampler, seed=seed)
 
-    arch = models.fetch_architecture("basic", dim=2)
+    arch = models.fetch_architecture("basic", dim=2, framework=framework)
     model = arch(input_image_size=(size, size, 1), number_of_outcomes=1, mode="regression")
     trainer = trainers.ModelTrainer(
         model,
@@ -157,7 +167,29 @@ def run_demo(
 
 def recalibrate_batchnorm(model, loader) -> None:
     """Replace batch-norm running statistics by exact averages over one pass of ``loader`` ("precise BN"):
-    the running averages kept during training lag behind weights that keep changing."""
+    the running averages kept during training lag behind weights that keep changing, and slices of a few
+    subjects per batch bias them.
+
+    ``model``: a torch module (its ``_BatchNorm`` layers, fed the channels-last x of ``loader``'s
+    ``(x, y)`` batches moved to channels-first) or a keras 3 model (its trainable ``BatchNormalization``
+    layers, nested models included, fed x laid out as the model wants it, from ``loader.channel``,
+    channels-last by default). Each statistic becomes the mean over the batches of the per-batch statistic
+    (the batch variance as each framework keeps it: unbiased in torch, biased in keras)."""
+    from nitrain._frameworks import framework_of
+
+    fw = framework_of(model)
+    if fw == "torch":
+        _recalibrate_torch(model, loader)
+    elif fw == "keras":
+        _recalibrate_keras(model, loader)
+    else:
+        raise TypeError(
+            "recalibrate_batchnorm: the model must be a torch.nn.Module or a keras 3 model, got "
+            f"{type(model).__module__}.{type(model).__name__}"
+        )
+
+
+def _recalibrate_torch(model, loader) -> None:
     import torch
 
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
@@ -175,6 +207,50 @@ def recalibrate_batchnorm(model, loader) -> None:
     for m, mom in zip(norms, saved, strict=True):
         m.momentum = mom
     model.eval()
+
+
+def _recalibrate_keras(model, loader) -> None:
+    """keras updates ``moving = moving * momentum + batch * (1 - momentum)`` on every call with
+    ``training=True``; momentum k/(k+1) at the k-th batch (0-based) makes that the exact running mean."""
+    from nitrain._frameworks import require_keras
+    from nitrain.loaders.loader import move_channels
+    from nitrain.trainers.keras import _keras_channels
+
+    keras = require_keras("recalibrate_batchnorm")
+    if hasattr(model, "_flatten_layers"):
+        found = model._flatten_layers(include_self=False, recursive=True)
+    else:
+        found = model.layers
+    norms = [
+        layer for layer in found if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
+    ]
+    if not norms:
+        return
+    saved = [layer.momentum for layer in norms]
+    src, dst = getattr(loader, "channel", "last"), _keras_channels(model, "auto")
+    if keras.backend.backend() == "torch":
+        import torch
+
+        no_grad = torch.no_grad
+    else:
+        no_grad = contextlib.nullcontext
+    k = 0
+    try:
+        with no_grad():
+            for x, _ in loader:
+                x, _ = move_channels(x, None, src, dst)
+                for layer in norms:
+                    if k == 0:  # start afresh, as torch's reset_running_stats
+                        layer.moving_mean.assign(keras.ops.zeros_like(layer.moving_mean))
+                        layer.moving_variance.assign(keras.ops.ones_like(layer.moving_variance))
+                    layer.momentum = k / (k + 1)
+                model(tuple(x) if isinstance(x, list) else x, training=True)
+                k += 1
+    finally:
+        for layer, mom in zip(norms, saved, strict=True):
+            layer.momentum = mom
+    if k == 0:
+        raise ValueError("recalibrate_batchnorm: the loader served no batches")
 
 
 def _curve(history, path) -> None:
