@@ -76,8 +76,11 @@ setup() {
 
 case "${1:-}" in
     demo)
-        setup torch,plot
         shift
+        case " $* " in
+            *" keras "*|*"--framework=keras"*) setup torch,plot,tensorflow ;;
+            *) setup torch,plot ;;
+        esac
         exec "$VENV/bin/nitrain" demo "$@"
         ;;
     bench)

@@ -219,4 +219,4 @@ def run_sampling(quick: bool = False, peers: bool = True, seed: int = 0) -> str:
         "",
     ]
     footer = [""] + [f"- skipped {s}" for s in sorted(set(skipped))]
-    return "\n".join(header) + table(rows, reference, ceiling) + "\n" + "\n".join(footer)
+    return "\n".join(header) + "\n" + table(rows, reference, ceiling) + "\n" + "\n".join(footer)
