@@ -61,6 +61,20 @@ def load_triton_first() -> None:
         pass
 
 
+def declared_channels(model, channels: str, owner: str) -> str | None:
+    """Where ``model`` takes the channel axis when that is settled without looking inside it: ``channels``
+    itself when 'first' or 'last', else (``'auto'``) what the model's ``nitrain_spec`` declares, else None
+    (the caller decides from the framework)."""
+    if channels in ("first", "last"):
+        return channels
+    if channels != "auto":
+        raise ValueError(f"{owner}: channels must be 'auto', 'first' or 'last', got {channels!r}")
+    spec = getattr(model, "nitrain_spec", None)
+    if isinstance(spec, dict) and spec.get("channels") in ("first", "last"):
+        return spec["channels"]
+    return None
+
+
 def require_torch(owner: str):
     try:
         import torch

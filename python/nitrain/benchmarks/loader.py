@@ -36,11 +36,19 @@ def _rate(fn, items_hint=None) -> tuple[float, int]:
 def _nitrain(vols, ages):
     import ants
 
-    from nitrain import datasets, loaders, samplers
+    from nitrain import datasets
+
+    loader = _loader(datasets.MemoryDataset([ants.from_numpy(v) for v in vols], ages))
+    return lambda: sum(len(y) for _, y in loader)
+
+
+def _loader(ds):
+    """The benchmark's loader: image-batches of 4, every axis-2 slice shuffled in sub-batches of 32,
+    Gaussian noise sd 0.2."""
+    from nitrain import loaders, samplers
     from nitrain import transforms as tx
 
-    ds = datasets.MemoryDataset([ants.from_numpy(v) for v in vols], ages)
-    loader = loaders.DatasetLoader(
+    return loaders.DatasetLoader(
         ds,
         batch_size=4,
         shuffle=True,
@@ -48,7 +56,6 @@ def _nitrain(vols, ages):
         x_transforms=[tx.RandomNoise(sd=0.2)],
         seed=0,
     )
-    return lambda: sum(len(y) for _, y in loader)
 
 
 def _numpy(vols, ages):
@@ -143,7 +150,7 @@ def _original(n_volumes: int):
 
 def _disk_epochs(n: int, cache: str | None, root: Path, home: Path) -> tuple[float, float, int]:
     """Slices/s of the first and second epoch over the .nii.gz cohort under ``root``."""
-    from nitrain import datasets, loaders, samplers
+    from nitrain import datasets
     from nitrain import transforms as tx
 
     os.environ["NITRAIN_HOME"] = str(home)
@@ -154,14 +161,7 @@ def _disk_epochs(n: int, cache: str | None, root: Path, home: Path) -> tuple[flo
         x_transforms=[tx.RangeNormalize(0, 1)],
         cache=cache,
     )
-    loader = loaders.DatasetLoader(
-        ds,
-        batch_size=4,
-        shuffle=True,
-        sampler=samplers.SliceSampler(32, axis=2, shuffle=True),
-        x_transforms=[tx.RandomNoise(sd=0.2)],
-        seed=0,
-    )
+    loader = _loader(ds)
     first, count = _rate(lambda: sum(len(y) for _, y in loader))
     second, _ = _rate(lambda: sum(len(y) for _, y in loader))
     return first, second, count

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from nitrain._frameworks import framework_of
+from nitrain._frameworks import declared_channels, framework_of
 
 
 def channels_of(model, channels: str) -> str:
     """Where the model wants the channel axis: torch modules ``'first'``, keras models and callables
     ``'last'``, unless ``channels`` or the model's ``nitrain_spec`` says otherwise."""
-    if channels in ("first", "last"):
-        return channels
-    if channels != "auto":
-        raise ValueError(f"channels must be 'auto', 'first' or 'last', got {channels!r}")
-    spec = getattr(model, "nitrain_spec", None)
-    if isinstance(spec, dict) and spec.get("channels") in ("first", "last"):
-        return spec["channels"]
+    declared = declared_channels(model, channels, "explainer")
+    if declared is not None:
+        return declared
     return "first" if framework_of(model) == "torch" else "last"
 
 

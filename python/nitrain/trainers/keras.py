@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-from nitrain._frameworks import KERAS_EXTRA, is_keras_model, require_keras
+from nitrain._frameworks import KERAS_EXTRA, declared_channels, is_keras_model, require_keras
 from nitrain.loaders.loader import first_batch, move_channels
 from nitrain.trainers._objectives import LOSSES, METRICS
 from nitrain.trainers.trainer import OPTIMIZERS, ModelTrainer, _Dist, _epoch_seed
@@ -406,13 +406,9 @@ def load_checkpoint(path, model=None, optimizer=None) -> dict:
 # -- the trainer -----------------------------------------------------------------------------------------
 def _keras_channels(model, channels: str):
     """'first', 'last' or None (batches passed as served), like ``trainer._model_channels``."""
-    if channels in ("first", "last"):
-        return channels
-    if channels != "auto":
-        raise ValueError(f"ModelTrainer: channels must be 'auto', 'first' or 'last', got {channels!r}")
-    spec = getattr(model, "nitrain_spec", None)
-    if isinstance(spec, dict) and spec.get("channels") in ("first", "last"):
-        return spec["channels"]
+    declared = declared_channels(model, channels, "ModelTrainer")
+    if declared is not None:
+        return declared
     layers = (
         model._flatten_layers(include_self=True, recursive=True) if hasattr(model, "_flatten_layers") else []
     )

@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from nitrain._frameworks import TORCH_EXTRA, framework_of, is_keras_model, is_torch_module
+from nitrain._frameworks import TORCH_EXTRA, declared_channels, framework_of, is_keras_model, is_torch_module
 from nitrain.trainers._checkpoint import load_checkpoint, save_checkpoint
 from nitrain.trainers._objectives import align_target, make_loss, make_metrics
 
@@ -90,13 +90,9 @@ def _make_optimizer(optimizer, params, lr):
 
 def _model_channels(model, channels: str):
     """'first', 'last' or None (pass batches as served)."""
-    if channels in ("first", "last"):
-        return channels
-    if channels != "auto":
-        raise ValueError(f"ModelTrainer: channels must be 'auto', 'first' or 'last', got {channels!r}")
-    spec = getattr(model, "nitrain_spec", None)
-    if isinstance(spec, dict) and spec.get("channels") in ("first", "last"):
-        return spec["channels"]
+    declared = declared_channels(model, channels, "ModelTrainer")
+    if declared is not None:
+        return declared
     import torch
 
     convs = (torch.nn.modules.conv._ConvNd,)
