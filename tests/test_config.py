@@ -56,6 +56,23 @@ def test_train_from_a_toml_config(cohort, tmp_path):
     assert len(history["loss"]) == 2 and "val_loss" in history
 
 
+def test_train_a_keras_model_from_a_config(cohort, tmp_path):
+    pytest.importorskip("keras")
+    text = GOOD.format(out=tmp_path / "out", cohort=cohort)
+    text = text.replace("dim = 2", 'dim = 2\nframework = "keras"').replace(
+        "lr = 0.001", "lr = 0.001\ncheckpoint_freq = 1"
+    )
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(text)
+    parts = build(load(cfg))
+    assert type(parts["trainer"]).__name__ == "KerasModelTrainer"
+    assert main(["train", str(cfg)]) == 0
+    history = json.loads((tmp_path / "out" / "history.json").read_text())
+    assert len(history["loss"]) == 2 and "val_loss" in history
+    saved = sorted(p.name for p in (tmp_path / "out" / "checkpoints").iterdir())
+    assert saved == ["epoch_001.weights.h5", "epoch_002.weights.h5"], saved
+
+
 @pytest.mark.parametrize(
     "edit, message",
     [
@@ -67,6 +84,7 @@ def test_train_from_a_toml_config(cohort, tmp_path):
         (lambda t: t.replace("NormalizeIntensity", "Normalise"), "unknown transform 'Normalise'; allowed:"),
         (lambda t: t.replace('loss = "mse"', 'loss = "hinge"'), "trainer:"),
         (lambda t: t.replace("SliceSampler", "CubeSampler"), "sampler: unknown sampler 'CubeSampler'"),
+        (lambda t: t.replace("dim = 2", 'dim = 2\nframework = "jax"'), "model.framework: unknown framework"),
         (lambda t: t.replace("epochs = 2", "epochs = 2\nbatchsize = 3"), "config: unknown key 'batchsize'"),
         (lambda t: t.replace('base_dir = "', 'basedir = "'), "dataset: unknown key 'basedir'"),
     ],

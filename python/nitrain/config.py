@@ -22,6 +22,7 @@ SliceSampler = { sub_batch_size = 32, axis = 2 }
 [model]
 architecture = "basic"
 dim = 2
+framework = "torch"          # or "keras"; default: $NITRAIN_FRAMEWORK, else torch when installed
 input_image_size = [64, 64, 1]
 mode = "regression"
 
@@ -50,7 +51,7 @@ SECTIONS = {
 }
 DATASET_KEYS = {"base_dir", "x", "y", "x_transforms", "y_transforms", "split", "cache"}
 LOADER_KEYS = {"batch_size", "shuffle", "x_transforms", "expand_dims"}
-MODEL_KEYS = {"architecture", "dim", "input_image_size", "number_of_outcomes", "mode", "options"}
+MODEL_KEYS = {"architecture", "dim", "framework", "input_image_size", "number_of_outcomes", "mode", "options"}
 TRAINER_KEYS = {"loss", "optimizer", "lr", "metrics", "early_stopping", "checkpoint_freq"}
 
 
@@ -152,9 +153,10 @@ def build(cfg: dict):
     m = cfg["model"]
     _check_keys("model", m, MODEL_KEYS, {"architecture", "input_image_size"})
     try:
-        arch = models.fetch_architecture(m["architecture"], dim=m.get("dim"))
+        arch = models.fetch_architecture(m["architecture"], dim=m.get("dim"), framework=m.get("framework"))
     except ValueError as e:
-        raise ConfigError(f"model.architecture: {e}") from e
+        what = "model.framework" if "framework" in str(e) else "model.architecture"
+        raise ConfigError(f"{what}: {e}") from e
     model = arch(
         tuple(m["input_image_size"]),
         m.get("number_of_outcomes", 1),
