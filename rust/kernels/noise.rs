@@ -14,6 +14,31 @@ use super::{fmt_shape, KernelError, Pixel};
 /// Normals generated per call of `Counter::fill_normals` (a stack buffer).
 const RUN: usize = 1024;
 
+/// `d = s + sd * z` for each deviate `z` and the next `(d, s)` pair (computed in f64, stored as `O`). The
+/// deviates lead the zip, so exactly `z.len()` pairs are taken from `pairs`.
+#[inline(always)]
+fn add_deviates<'a, T, O>(z: &[f32], pairs: impl Iterator<Item = (&'a mut O, T)>, sd: f64)
+where
+    T: AsPrimitive<f64>,
+    O: Pixel + 'a,
+    f64: AsPrimitive<O>,
+{
+    for (&z, (d, s)) in z.iter().zip(pairs) {
+        *d = (s.as_() + sd * z as f64).as_();
+    }
+}
+
+/// Each element with its current value, for adding to it in place.
+#[inline(always)]
+fn in_place<'a, O: Copy + 'a>(
+    values: impl Iterator<Item = &'a mut O>,
+) -> impl Iterator<Item = (&'a mut O, O)> {
+    values.map(|v| {
+        let s = *v;
+        (v, s)
+    })
+}
+
 /// `dst = src + sd * N(0, 1)`: the deviates are f32, the sum is computed in f64 and stored as `O`.
 pub fn add_gaussian<T, O>(
     src: ArrayView<'_, T, IxDyn>,
@@ -69,24 +94,16 @@ where
                     for (r, (d, s)) in d.chunks_mut(RUN).zip(s.chunks(RUN)).enumerate() {
                         let z = &mut normals[..d.len()];
                         rng.fill_normals(base + (r * RUN) as u64, z);
-                        for ((d, s), &z) in d.iter_mut().zip(s).zip(z.iter()) {
-                            *d = (s.as_() + sd * z as f64).as_();
-                        }
+                        add_deviates(z, d.iter_mut().zip(s.iter().copied()), sd);
                     }
                 }
                 _ => {
-                    let mut i = 0u64;
-                    let mut src_it = s.iter();
-                    let mut dst_it = d.iter_mut();
                     let len = chunk_len as usize;
-                    while (i as usize) < len {
-                        let n = RUN.min(len - i as usize);
-                        rng.fill_normals(base + i, &mut normals[..n]);
-                        for &z in &normals[..n] {
-                            let (d, s) = (dst_it.next().unwrap(), src_it.next().unwrap());
-                            *d = (s.as_() + sd * z as f64).as_();
-                        }
-                        i += n as u64;
+                    let mut pairs = d.iter_mut().zip(s.iter().copied());
+                    for start in (0..len).step_by(RUN) {
+                        let z = &mut normals[..RUN.min(len - start)];
+                        rng.fill_normals(base + start as u64, z);
+                        add_deviates(z, pairs.by_ref(), sd);
                     }
                 }
             }
@@ -214,12 +231,13 @@ where
             let image_stride = [1u64, s0 as u64, (s0 * s1) as u64];
             // Runs along the item's axis that is contiguous in the batch (any axis works: a voxel's
             // deviate depends on its image index only), so the additions are contiguous.
-            let strides = item.strides().to_vec();
+            let strides = item.strides();
             let run = (0..3)
                 .filter(|&a| dims[a] > 1)
                 .min_by_key(|&a| strides[a].unsigned_abs())
                 .unwrap_or(0);
-            let rest: Vec<usize> = (0..3).filter(|&a| a != run).collect();
+            let rest = [(run + 1) % 3, (run + 2) % 3];
+            let rest = [rest[0].min(rest[1]), rest[0].max(rest[1])]; // in axis order, as lanes_mut goes
             let mut normals = vec![0f32; dims[run]];
             for op in &ops[i] {
                 let rng = Counter::new(op.seed, 0);
@@ -230,16 +248,9 @@ where
                     let base = (o0 + c[0]) + s0 * ((o1 + c[1]) + s1 * (o2 + c[2]));
                     rng.fill_normals_strided(base as u64, image_stride[run], &mut normals);
                     match lane.as_slice_mut() {
-                        Some(lane) => {
-                            for (v, &z) in lane.iter_mut().zip(&normals) {
-                                *v = (v.as_() + op.sd * z as f64).as_();
-                            }
-                        }
-                        None => {
-                            for (v, &z) in lane.iter_mut().zip(&normals) {
-                                *v = (v.as_() + op.sd * z as f64).as_();
-                            }
-                        }
+                        // A slice iterates without per-element layout checks (and vectorises).
+                        Some(lane) => add_deviates(&normals, in_place(lane.iter_mut()), op.sd),
+                        None => add_deviates(&normals, in_place(lane.iter_mut()), op.sd),
                     }
                 }
             }
