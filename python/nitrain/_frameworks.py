@@ -75,32 +75,29 @@ def declared_channels(model, channels: str, owner: str) -> str | None:
     return None
 
 
-def require_torch(owner: str):
+def _require(module: str, label: str, extra: str, owner: str):
+    """Import ``module`` for ``owner``, or raise an ImportError naming ``label`` and the extra to install.
+    keras and tensorflow are imported quietly and after torch's triton (see ``load_triton_first``)."""
+    if module != "torch":
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        load_triton_first()
     try:
-        import torch
+        return importlib.import_module(module)
     except ImportError as e:
-        raise ImportError(f"{owner} needs torch, which is not installed: {TORCH_EXTRA}") from e
-    return torch
+        raise ImportError(f"{owner} needs {label}, which is not installed: {extra}") from e
+
+
+def require_torch(owner: str):
+    return _require("torch", "torch", TORCH_EXTRA, owner)
 
 
 def require_keras(owner: str):
     """keras 3, quiet. ``KERAS_BACKEND`` chooses its backend (tensorflow by default)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    load_triton_first()
-    try:
-        import keras
-    except ImportError as e:
-        raise ImportError(f"{owner} needs keras 3, which is not installed: {KERAS_EXTRA}") from e
+    keras = _require("keras", "keras 3", KERAS_EXTRA, owner)
     if int(keras.__version__.split(".")[0]) < 3:
         raise ImportError(f"{owner} needs keras >= 3, found {keras.__version__}: {KERAS_EXTRA}")
     return keras
 
 
 def require_tensorflow(owner: str):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    load_triton_first()
-    try:
-        import tensorflow as tf
-    except ImportError as e:
-        raise ImportError(f"{owner} needs tensorflow, which is not installed: {KERAS_EXTRA}") from e
-    return tf
+    return _require("tensorflow", "tensorflow", KERAS_EXTRA, owner)
