@@ -8,7 +8,7 @@ use ndarray::{ArrayView, ArrayViewMut, Axis, IxDyn, Zip};
 use num_traits::AsPrimitive;
 use rayon::prelude::*;
 
-use super::{KernelError, Pixel};
+use super::{check_same_shape, KernelError, Pixel};
 
 /// Min, max, mean and population standard deviation over the finite-or-infinite (non-NaN) voxels.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -168,16 +168,7 @@ where
     f64: AsPrimitive<O>,
     F: Fn(f64) -> f64 + Sync,
 {
-    if src.shape() != dst.shape() {
-        return Err(KernelError::value(
-            op,
-            format!(
-                "output shape {} differs from input shape {}",
-                super::fmt_shape(dst.shape()),
-                super::fmt_shape(src.shape())
-            ),
-        ));
-    }
+    check_same_shape(op, src.shape(), dst.shape())?;
     if src.ndim() == 0 || src.is_empty() {
         Zip::from(&mut dst)
             .and(&src)

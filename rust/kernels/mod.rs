@@ -28,6 +28,25 @@ pub fn fmt_shape(shape: &[usize]) -> String {
     }
 }
 
+/// A voxel-wise kernel's output must have its input's shape.
+pub fn check_same_shape(
+    op: &'static str,
+    input: &[usize],
+    output: &[usize],
+) -> Result<(), KernelError> {
+    if input != output {
+        return Err(KernelError::value(
+            op,
+            format!(
+                "output shape {} differs from input shape {}",
+                fmt_shape(output),
+                fmt_shape(input)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::fmt_shape;

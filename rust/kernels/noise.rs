@@ -9,7 +9,7 @@ use num_traits::AsPrimitive;
 use rayon::prelude::*;
 
 use super::random::Counter;
-use super::{fmt_shape, KernelError, Pixel};
+use super::{check_same_shape, KernelError, Pixel};
 
 /// Normals generated per call of `Counter::fill_normals` (a stack buffer).
 const RUN: usize = 1024;
@@ -53,16 +53,7 @@ where
     f64: AsPrimitive<O>,
 {
     const OP: &str = "gaussian noise";
-    if src.shape() != dst.shape() {
-        return Err(KernelError::value(
-            OP,
-            format!(
-                "output shape {} differs from input shape {}",
-                fmt_shape(dst.shape()),
-                fmt_shape(src.shape())
-            ),
-        ));
-    }
+    check_same_shape(OP, src.shape(), dst.shape())?;
     if !(sd.is_finite() && sd >= 0.0) {
         return Err(KernelError::value(
             OP,

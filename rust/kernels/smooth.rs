@@ -10,7 +10,7 @@ use num_traits::{AsPrimitive, Float};
 use rayon::prelude::*;
 
 use super::scratch::Scratch;
-use super::{fmt_shape, KernelError, Pixel};
+use super::{check_same_shape, fmt_shape, KernelError, Pixel};
 
 /// Normalised Gaussian weights, as scipy computes them.
 pub fn gaussian_weights(sigma: f64, truncate: f64) -> Vec<f64> {
@@ -192,16 +192,7 @@ where
             ),
         ));
     }
-    if src.shape() != dst.shape() {
-        return Err(KernelError::value(
-            OP,
-            format!(
-                "output shape {} differs from input shape {}",
-                fmt_shape(dst.shape()),
-                fmt_shape(src.shape())
-            ),
-        ));
-    }
+    check_same_shape(OP, src.shape(), dst.shape())?;
     if sigma.len() != nd || sigma.iter().any(|s| !(s.is_finite() && *s >= 0.0)) {
         return Err(KernelError::value(
             OP,
