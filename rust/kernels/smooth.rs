@@ -38,12 +38,17 @@ fn reflect(i: isize, n: usize) -> usize {
 
 /// `out[i] = sum_t w[t] * src(t)[i]`, taps added in order from a zero start. The output is built in
 /// register-sized blocks (each block of `out` is written once, not once per tap). On x86-64 CPUs with
-/// AVX2 the same loop is compiled 8 floats wide; neither version fuses multiply and add, so both give the
-/// same bits.
+/// AVX-512 or AVX2 the same loop is compiled 16 or 8 floats wide; no version fuses multiply and add, so
+/// all give the same bits.
 #[inline]
 fn weighted_sum<'x, O: Float + 'x>(out: &mut [O], w: &[O], src: impl Fn(usize) -> &'x [O]) {
     #[cfg(target_arch = "x86_64")]
     {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F, checked just above.
+            unsafe { weighted_sum_avx512(out, w, src) };
+            return;
+        }
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2, checked just above.
             unsafe { weighted_sum_avx2(out, w, src) };
@@ -112,8 +117,18 @@ unsafe fn weighted_sum_avx2<'x, O: Float + 'x>(
     weighted_sum_portable(out, w, src);
 }
 
-/// Smooths single planes of a 3-D source along axes 0 and 1.
-struct PlaneSmoother<'a, 's, T, O> {
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn weighted_sum_avx512<'x, O: Float + 'x>(
+    out: &mut [O],
+    w: &[O],
+    src: impl Fn(usize) -> &'x [O],
+) {
+    weighted_sum_portable(out, w, src);
+}
+
+/// Smooths one strip of columns (`j0..j1`) of single planes of a 3-D source along axes 0 and 1.
+struct StripSmoother<'a, 's, T, O> {
     src: ArrayView3<'s, T>,
     w0: &'a [O],
     w1: &'a [O],
@@ -121,18 +136,27 @@ struct PlaneSmoother<'a, 's, T, O> {
     n1: usize,
 }
 
-impl<T, O> PlaneSmoother<'_, '_, T, O>
+/// Work buffers of one strip: the axis-0 result with the axis-1 halo, and one padded source column.
+struct StripScratch<O: Copy + Send + 'static> {
+    tmp: Scratch<O>,
+    padded: Scratch<O>,
+}
+
+impl<T, O> StripSmoother<'_, '_, T, O>
 where
     T: Pixel + AsPrimitive<O>,
     O: Pixel + Float,
 {
-    /// Plane `k` of the source, smoothed along axis 0 (into `scratch.0`) then axis 1 (into `out`).
-    fn smooth(&self, k: usize, out: &mut [O], scratch: &mut (Vec<O>, Vec<O>)) {
-        let (n0, n1) = (self.n0, self.n1);
+    /// Columns `j0..j1` of plane `k`, smoothed along axis 0 (into `scratch.tmp`, which also holds the
+    /// `r1` reflected neighbour columns on each side) then along axis 1 (into `out`, `n0 * (j1 - j0)`).
+    fn smooth(&self, k: usize, j0: usize, j1: usize, out: &mut [O], scratch: &mut StripScratch<O>) {
+        let n0 = self.n0;
         let r0 = self.w0.len() / 2;
-        let r1 = (self.w1.len() / 2) as isize;
-        let (tmp, padded) = scratch;
-        for (j, tmp_col) in tmp.chunks_mut(n0).enumerate() {
+        let r1 = self.w1.len() / 2;
+        let StripScratch { tmp, padded } = scratch;
+        let ext = j1 - j0 + 2 * r1;
+        for (c, tmp_col) in tmp[..ext * n0].chunks_mut(n0).enumerate() {
+            let j = reflect(j0 as isize - r1 as isize + c as isize, self.n1);
             let line = self.src.slice(s![.., j, k]);
             match line.as_slice() {
                 Some(l) => {
@@ -153,20 +177,34 @@ where
             let padded: &[O] = padded;
             weighted_sum(tmp_col, self.w0, |t| &padded[t..t + n0]);
         }
-        // The source rows of each output column are looked up once per column, not once per block of
-        // outputs (`reflect` divides).
+        // Along axis 1 the strip's columns, halo included, sit next to each other in `tmp`: tap `t` of
+        // the whole strip is one contiguous run, `t` columns further on.
+        let len = (j1 - j0) * n0;
         let tmp: &[O] = tmp;
-        let mut taps: Vec<&[O]> = Vec::with_capacity(self.w1.len());
-        for (j, out_col) in out.chunks_mut(n0).enumerate() {
-            taps.clear();
-            taps.extend((0..self.w1.len()).map(|t| {
-                let jj = reflect(j as isize - r1 + t as isize, n1);
-                &tmp[jj * n0..(jj + 1) * n0]
-            }));
-            weighted_sum(out_col, self.w1, |t| taps[t]);
-        }
+        weighted_sum(&mut out[..len], self.w1, |t| &tmp[t * n0..t * n0 + len]);
     }
 }
+
+/// The output buffer, shared by the strip tasks, each of which writes only its own columns.
+struct SharedOut<O>(*mut O, usize);
+// SAFETY: tasks write disjoint regions (see `region`), and the buffer outlives them.
+unsafe impl<O: Send> Send for SharedOut<O> {}
+unsafe impl<O: Send> Sync for SharedOut<O> {}
+
+impl<O> SharedOut<O> {
+    /// `len` elements from `start`.
+    ///
+    /// # Safety
+    /// No two live regions may overlap, and `start + len` must not exceed the buffer.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn region(&self, start: usize, len: usize) -> &mut [O] {
+        assert!(start + len <= self.1);
+        std::slice::from_raw_parts_mut(self.0.add(start), len)
+    }
+}
+
+/// Bytes of smoothed planes a strip keeps for the axis-2 pass: small enough to stay in a core's L2.
+const STRIP_RING_BYTES: usize = 512 * 1024;
 
 /// Smooth `src` (2-D or 3-D, any layout) with per-axis `sigma` (in voxels) into `dst`, which must be
 /// Fortran-contiguous with the same shape.
@@ -234,12 +272,14 @@ where
     };
     let (w0, w1, w2) = (weights(0), weights(1), weights(2));
 
-    // All three passes fused. Each task owns a contiguous range of output planes and slides a window of
-    // `2 * r2 + 1` planes along axis 2; a plane entering the window is smoothed along axes 0 and 1 straight
-    // from the source. Nothing bigger than the window is allocated, and each voxel is read from and
-    // written to memory once (plus the window's halo at the range ends). Every output value is computed
-    // by the same operations in the same order whatever the split, so threads do not change results.
+    // All three passes fused. The planes are cut into strips of whole columns (a strip of plane `k` is
+    // one contiguous run of the output); each task owns strips and slides a window of `2 * r2 + 1`
+    // smoothed strip-planes along axis 2. A strip-plane entering the window is smoothed along axes 0 and
+    // 1 straight from the source (with `r1` halo columns), so nothing bigger than the window is
+    // allocated, each voxel is written once, and the window stays in cache. Every output value is
+    // computed by the same operations in the same order whatever the strips or threads.
     let r2 = (w2.len() / 2) as isize;
+    let r1 = w1.len() / 2;
     let window = w2.len();
     let mut dst_rev = dst.view_mut().reversed_axes();
     let Some(out) = dst_rev.as_slice_mut() else {
@@ -248,36 +288,49 @@ where
             "the output must be a Fortran-ordered contiguous array",
         ));
     };
-    let tasks = rayon::current_num_threads().clamp(1, n2);
-    let per_task = n2.div_ceil(tasks);
-    let planes_xy = PlaneSmoother {
+    let threads = rayon::current_num_threads().max(1);
+    let cols = (STRIP_RING_BYTES / (window * n0 * std::mem::size_of::<O>())).clamp(8, n1.max(8));
+    let strips = n1.div_ceil(cols).max(threads.min(n1)).div_ceil(threads) * threads;
+    let strips = strips.min(n1);
+    let cols = n1.div_ceil(strips);
+    let shared = SharedOut(out.as_mut_ptr(), out.len());
+    let smoother = StripSmoother {
         src: src3,
         w0: &w0,
         w1: &w1,
         n0,
         n1,
     };
-    out.par_chunks_mut(plane * per_task)
-        .enumerate()
-        .for_each(|(task, out_range)| {
-            let k_start = task * per_task;
-            let mut ring: Vec<Scratch<O>> = (0..window)
-                .map(|_| Scratch::take(plane, O::zero()))
+    (0..n1.div_ceil(cols)).into_par_iter().for_each(|strip| {
+        let (j0, j1) = (strip * cols, ((strip + 1) * cols).min(n1));
+        let len = (j1 - j0) * n0;
+        let mut ring: Vec<Scratch<O>> =
+            (0..window).map(|_| Scratch::take(len, O::zero())).collect();
+        let mut scratch = StripScratch {
+            tmp: Scratch::take((j1 - j0 + 2 * r1) * n0, O::zero()),
+            padded: Scratch::take(n0 + w0.len(), O::zero()),
+        };
+        let slot = |v: isize| v.rem_euclid(window as isize) as usize;
+        for v in -r2..r2 {
+            smoother.smooth(reflect(v, n2), j0, j1, &mut ring[slot(v)], &mut scratch);
+        }
+        for k in 0..n2 as isize {
+            let entering = slot(k + r2);
+            smoother.smooth(
+                reflect(k + r2, n2),
+                j0,
+                j1,
+                &mut ring[entering],
+                &mut scratch,
+            );
+            let taps: Vec<&[O]> = (0..window)
+                .map(|t| &ring[slot(k - r2 + t as isize)][..len])
                 .collect();
-            let mut scratch = (vec![O::zero(); plane], vec![O::zero(); n0 + w0.len()]);
-            let slot = |v: isize| v.rem_euclid(window as isize) as usize;
-            for v in (k_start as isize - r2)..(k_start as isize + r2) {
-                planes_xy.smooth(reflect(v, n2), &mut ring[slot(v)], &mut scratch);
-            }
-            for (dk, out_plane) in out_range.chunks_mut(plane).enumerate() {
-                let k = (k_start + dk) as isize;
-                planes_xy.smooth(reflect(k + r2, n2), &mut ring[slot(k + r2)], &mut scratch);
-                let taps: Vec<&[O]> = (0..window)
-                    .map(|t| &ring[slot(k - r2 + t as isize)][..])
-                    .collect();
-                weighted_sum(out_plane, &w2, |t| taps[t]);
-            }
-        });
+            // SAFETY: strip `strip` of plane `k` is written by this task only, and lies inside `out`.
+            let out_strip = unsafe { shared.region(k as usize * plane + j0 * n0, len) };
+            weighted_sum(out_strip, &w2, |t| taps[t]);
+        }
+    });
     Ok(())
 }
 

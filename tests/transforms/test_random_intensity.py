@@ -42,6 +42,24 @@ def test_smoothing_per_axis_and_in_mm_on_real_mri(mni_t1):
     )
 
 
+@pytest.mark.parametrize("shape", [(37, 61, 23), (40, 9), (5, 3, 7)])
+def test_smoothing_gives_the_same_bits_on_any_thread_count(shape):
+    # The kernel cuts planes into strips whose number follows the thread count; no value may change.
+    a = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    before = nitrain.get_num_threads()
+    try:
+        outs = []
+        for n in (1, 2, 3):
+            nitrain.set_num_threads(n)
+            outs.append(smooth(_image(a), (1.2, 2.5, 0.7)[: len(shape)]).numpy())
+    finally:
+        nitrain.set_num_threads(before)
+    np.testing.assert_array_equal(outs[0], outs[1])
+    np.testing.assert_array_equal(outs[0], outs[2])
+    ref = ndi.gaussian_filter(a.astype(np.float64), (1.2, 2.5, 0.7)[: len(shape)], mode="reflect")
+    assert np.abs(outs[0] - ref).max() <= 1e-4 * (a.max() - a.min())
+
+
 def test_integer_images_are_smoothed_into_float():
     a = (np.arange(6 * 7 * 8) % 11).astype(np.int16).reshape(6, 7, 8)
     img = ants.from_numpy(a.astype(np.float32)).clone("unsigned int")
