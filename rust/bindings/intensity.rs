@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 
 use super::arrays::{for_in_dtype, in_dtype, kernel_err, out_dtype, OutDtype};
 use super::sampling::borrow_out;
-use crate::kernels::{intensity, noise, Pixel};
+use crate::kernels::{intensity, noise, Pixel, Scalar};
 use crate::pool;
 
 /// `(min, max, mean, sd, count)` over the non-NaN voxels of `image` (population sd), in one parallel,
@@ -21,7 +21,7 @@ pub fn intensity_stats(
     for_in_dtype!(tin, stats_typed::<_>(py, &image))
 }
 
-fn stats_typed<T: Element + Pixel + AsPrimitive<f64>>(
+fn stats_typed<T: Element + Scalar>(
     py: Python<'_>,
     image: &Bound<'_, PyAny>,
 ) -> PyResult<(f64, f64, f64, f64, u64)> {
@@ -32,6 +32,24 @@ fn stats_typed<T: Element + Pixel + AsPrimitive<f64>>(
         .detach(|| pool.install(|| intensity::stats(view)))
         .map_err(kernel_err)?;
     Ok((s.min, s.max, s.mean, s.sd, s.count))
+}
+
+/// `(min, max)` over the non-NaN voxels of `image` (`(nan, nan)` if there are none), in one parallel pass.
+#[pyfunction]
+pub fn intensity_range(py: Python<'_>, image: Bound<'_, PyAny>) -> PyResult<(f64, f64)> {
+    let tin = in_dtype("intensity range", "image", &image)?;
+    for_in_dtype!(tin, range_typed::<_>(py, &image))
+}
+
+fn range_typed<T: Element + Scalar>(
+    py: Python<'_>,
+    image: &Bound<'_, PyAny>,
+) -> PyResult<(f64, f64)> {
+    let arr = image.extract::<PyReadonlyArrayDyn<'_, T>>()?;
+    let view = arr.as_array();
+    let pool = pool::pool().map_err(PyRuntimeError::new_err)?;
+    py.detach(|| pool.install(|| intensity::min_max(view)))
+        .map_err(kernel_err)
 }
 
 /// A voxel-wise kernel from an image into an output of the same shape (float32 or float64, any strides).

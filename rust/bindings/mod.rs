@@ -12,6 +12,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sampling::gather_slices, m)?)?;
     m.add_function(wrap_pyfunction!(sampling::gather_blocks, m)?)?;
     m.add_function(wrap_pyfunction!(intensity::intensity_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(intensity::intensity_range, m)?)?;
     m.add_function(wrap_pyfunction!(intensity::rescale, m)?)?;
     m.add_function(wrap_pyfunction!(intensity::clip, m)?)?;
     m.add_function(wrap_pyfunction!(intensity::quantiles, m)?)?;

@@ -8,7 +8,7 @@ use ndarray::{ArrayView, ArrayViewMut, Axis, IxDyn, Zip};
 use num_traits::AsPrimitive;
 use rayon::prelude::*;
 
-use super::{check_same_shape, KernelError, Pixel};
+use super::{check_same_shape, simd_versions, KernelError, Pixel, Scalar};
 
 /// Min, max, mean and population standard deviation over the finite-or-infinite (non-NaN) voxels.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -55,35 +55,61 @@ fn slowest_axis(strides: &[isize]) -> usize {
         .unwrap_or(0)
 }
 
-const LANES: usize = 8;
+const LANES: usize = 16;
 
 /// Min, max, shifted sum and sum of squares of a run, in `LANES` independent accumulators (so the
 /// compiler vectorises it), combined in a fixed order. NaN fails every comparison and is masked out.
-fn accumulate<T: Pixel + AsPrimitive<f64>>(run: &[T], shift: f64) -> Partial {
+/// Counts are kept as f64 lanes (exact below 2^53) so that the whole loop stays in vector registers.
+#[inline(always)]
+fn accumulate_any<T: Pixel + AsPrimitive<f64>>(run: &[T], shift: f64) -> Partial {
     let mut mn = [f64::INFINITY; LANES];
     let mut mx = [f64::NEG_INFINITY; LANES];
     let mut s1 = [0.0f64; LANES];
     let mut s2 = [0.0f64; LANES];
-    let mut n = [0u64; LANES];
-    let mut step = |l: usize, v: &T| {
-        let x: f64 = v.as_();
+    let mut n = [0.0f64; LANES];
+    #[inline(always)]
+    fn step(
+        x: f64,
+        shift: f64,
+        mn: &mut f64,
+        mx: &mut f64,
+        s1: &mut f64,
+        s2: &mut f64,
+        n: &mut f64,
+    ) {
         let ok = !x.is_nan();
-        mn[l] = if x < mn[l] { x } else { mn[l] };
-        mx[l] = if x > mx[l] { x } else { mx[l] };
+        *mn = if x < *mn { x } else { *mn };
+        *mx = if x > *mx { x } else { *mx };
         let d = if ok { x - shift } else { 0.0 };
-        s1[l] += d;
-        s2[l] += d * d;
-        n[l] += ok as u64;
-    };
+        *s1 += d;
+        *s2 += d * d;
+        *n += if ok { 1.0 } else { 0.0 };
+    }
     let chunks = run.chunks_exact(LANES);
     let rest = chunks.remainder();
     for c in chunks {
-        for (l, v) in c.iter().enumerate() {
-            step(l, v);
+        for l in 0..LANES {
+            step(
+                c[l].as_(),
+                shift,
+                &mut mn[l],
+                &mut mx[l],
+                &mut s1[l],
+                &mut s2[l],
+                &mut n[l],
+            );
         }
     }
     for (l, v) in rest.iter().enumerate() {
-        step(l, v);
+        step(
+            v.as_(),
+            shift,
+            &mut mn[l],
+            &mut mx[l],
+            &mut s1[l],
+            &mut s2[l],
+            &mut n[l],
+        );
     }
     let mut p = Partial::EMPTY;
     for l in 0..LANES {
@@ -92,18 +118,23 @@ fn accumulate<T: Pixel + AsPrimitive<f64>>(run: &[T], shift: f64) -> Partial {
             max: mx[l],
             sum: s1[l],
             sumsq: s2[l],
-            count: n[l],
+            count: n[l] as u64,
         });
     }
     p
 }
 
+simd_versions! {
+    fn accumulate<T: Scalar>(run: &[T], shift: f64) -> Partial = accumulate_any;
+}
+
+simd_versions! {
+    fn min_max_run<T: Scalar>(run: &[T], seed: T) -> (T, T) = min_max_any;
+}
+
 /// Min, max, mean and population sd of the non-NaN voxels in one fused pass. Sums are taken about a
 /// shift (the first non-NaN voxel found) so the variance does not cancel catastrophically.
-pub fn stats<T>(src: ArrayView<'_, T, IxDyn>) -> Result<Stats, KernelError>
-where
-    T: Pixel + AsPrimitive<f64>,
-{
+pub fn stats<T: Scalar>(src: ArrayView<'_, T, IxDyn>) -> Result<Stats, KernelError> {
     if src.is_empty() {
         return Err(KernelError::value(
             "intensity statistics",
@@ -155,6 +186,72 @@ where
     })
 }
 
+/// Min and max of a run in `MM_LANES` independent lanes, in the pixel type itself (no conversion):
+/// `x < lane` is false for NaN, so NaN never enters a lane. Lanes start at `seed`, a non-NaN voxel.
+const MM_LANES: usize = 32;
+
+#[inline(always)]
+fn min_max_any<T: Pixel + PartialOrd>(run: &[T], seed: T) -> (T, T) {
+    let mut mn = [seed; MM_LANES];
+    let mut mx = [seed; MM_LANES];
+    let chunks = run.chunks_exact(MM_LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for l in 0..MM_LANES {
+            let x = c[l];
+            mn[l] = if x < mn[l] { x } else { mn[l] };
+            mx[l] = if x > mx[l] { x } else { mx[l] };
+        }
+    }
+    for (l, &x) in rest.iter().enumerate() {
+        mn[l] = if x < mn[l] { x } else { mn[l] };
+        mx[l] = if x > mx[l] { x } else { mx[l] };
+    }
+    let lo = mn.iter().fold(seed, |a, &b| if b < a { b } else { a });
+    let hi = mx.iter().fold(seed, |a, &b| if b > a { b } else { a });
+    (lo, hi)
+}
+
+/// Min and max of the non-NaN voxels, in one parallel pass with no arithmetic: what range
+/// normalisation needs, at memory speed. `(NaN, NaN)` when every voxel is NaN.
+pub fn min_max<T: Scalar>(src: ArrayView<'_, T, IxDyn>) -> Result<(f64, f64), KernelError> {
+    if src.is_empty() {
+        return Err(KernelError::value(
+            "intensity range",
+            "the image has no voxels",
+        ));
+    }
+    let src = if src.ndim() == 0 {
+        src.insert_axis(Axis(0))
+    } else {
+        src
+    };
+    // Any non-NaN voxel seeds every lane (min and max are order-free, so threads do not matter).
+    let Some(seed) = src
+        .iter()
+        .copied()
+        .find(|v| !AsPrimitive::<f64>::as_(*v).is_nan())
+    else {
+        return Ok((f64::NAN, f64::NAN));
+    };
+    let axis = Axis(slowest_axis(src.strides()));
+    let (lo, hi) = src
+        .axis_iter(axis)
+        .into_par_iter()
+        .map(|chunk| match chunk.as_slice_memory_order() {
+            Some(run) => min_max_run(run, seed),
+            None => {
+                let run: Vec<T> = chunk.iter().copied().collect();
+                min_max_run(&run, seed)
+            }
+        })
+        .reduce(
+            || (seed, seed),
+            |(a, b), (c, d)| (if c < a { c } else { a }, if d > b { d } else { b }),
+        );
+    Ok((lo.as_(), hi.as_()))
+}
+
 /// `dst = f(src)` elementwise, through f64, for any layout on either side.
 pub fn map_into<T, O, F>(
     op: &'static str,
@@ -179,12 +276,63 @@ where
     dst.axis_iter_mut(axis)
         .into_par_iter()
         .zip(src.axis_iter(axis).into_par_iter())
-        .for_each(|(mut d, s)| {
-            Zip::from(&mut d)
-                .and(&s)
-                .for_each(|d, &s| *d = f(s.as_()).as_());
-        });
+        .for_each(|(d, s)| map_chunk(d, s, &f));
     Ok(())
+}
+
+#[inline(always)]
+fn map_chunk_any<T, O, F>(mut d: ArrayViewMut<'_, O, IxDyn>, s: ArrayView<'_, T, IxDyn>, f: &F)
+where
+    T: Pixel + AsPrimitive<f64>,
+    O: Pixel + 'static,
+    f64: AsPrimitive<O>,
+    F: Fn(f64) -> f64,
+{
+    Zip::from(&mut d)
+        .and(&s)
+        .for_each(|d, &s| *d = f(s.as_()).as_());
+}
+
+/// `map_chunk_any` compiled for AVX-512F or AVX2 when the CPU has them (same code, same bits).
+fn map_chunk<T, O, F>(d: ArrayViewMut<'_, O, IxDyn>, s: ArrayView<'_, T, IxDyn>, f: &F)
+where
+    T: Pixel + AsPrimitive<f64>,
+    O: Pixel + 'static,
+    f64: AsPrimitive<O>,
+    F: Fn(f64) -> f64,
+{
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f")]
+        unsafe fn wide<T, O, F>(d: ArrayViewMut<'_, O, IxDyn>, s: ArrayView<'_, T, IxDyn>, f: &F)
+        where
+            T: Pixel + AsPrimitive<f64>,
+            O: Pixel + 'static,
+            f64: AsPrimitive<O>,
+            F: Fn(f64) -> f64,
+        {
+            map_chunk_any(d, s, f)
+        }
+        #[target_feature(enable = "avx2")]
+        unsafe fn narrow<T, O, F>(d: ArrayViewMut<'_, O, IxDyn>, s: ArrayView<'_, T, IxDyn>, f: &F)
+        where
+            T: Pixel + AsPrimitive<f64>,
+            O: Pixel + 'static,
+            f64: AsPrimitive<O>,
+            F: Fn(f64) -> f64,
+        {
+            map_chunk_any(d, s, f)
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F, checked just above.
+            return unsafe { wide(d, s, f) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { narrow(d, s, f) };
+        }
+    }
+    map_chunk_any(d, s, f)
 }
 
 /// `dst = src * scale + offset`.
@@ -220,13 +368,13 @@ where
             format!("expected low <= high, got low={lo}, high={hi}"),
         ));
     }
+    // Two selects, not branches: a branch per voxel mispredicts on every noisy image.
     map_into("clip", src, dst, |x| {
-        if x < lo {
-            lo
-        } else if x > hi {
+        let y = if x < lo { lo } else { x };
+        if y > hi {
             hi
         } else {
-            x
+            y
         }
     })
 }
@@ -273,6 +421,29 @@ where
 mod tests {
     use super::*;
     use ndarray::{Array, ArrayD, IxDyn, ShapeBuilder};
+
+    #[test]
+    fn min_max_skips_nan_and_agrees_with_stats() {
+        let mut a = Array::from_shape_fn((37, 5, 3).f(), |(i, j, k)| {
+            ((i * 7919 + j * 131 + k * 17) % 101) as f32 - 50.0
+        })
+        .into_dyn();
+        a[[0, 0, 0]] = f32::NAN;
+        a[[36, 4, 2]] = f32::NAN;
+        a[[20, 1, 1]] = -77.5;
+        a[[3, 3, 0]] = 61.25;
+        assert_eq!(min_max(a.view()).unwrap(), (-77.5, 61.25));
+        let s = stats(a.view()).unwrap();
+        assert_eq!((s.min, s.max), (-77.5, 61.25));
+        // Any layout, integer pixels, all-NaN and empty images.
+        assert_eq!(min_max(a.t().into_dyn()).unwrap(), (-77.5, 61.25));
+        let ints = Array::from_shape_fn((4, 9), |(i, j)| (i as i16 - 2) * (j as i16)).into_dyn();
+        assert_eq!(min_max(ints.view()).unwrap(), (-16.0, 8.0));
+        let nans = ArrayD::<f64>::from_elem(IxDyn(&[3, 2]), f64::NAN);
+        let (lo, hi) = min_max(nans.view()).unwrap();
+        assert!(lo.is_nan() && hi.is_nan());
+        assert!(min_max(ArrayD::<f32>::zeros(IxDyn(&[0, 3])).view()).is_err());
+    }
 
     #[test]
     fn stats_match_two_pass_formulas_and_skip_nan() {

@@ -13,9 +13,45 @@ pub mod smooth;
 
 pub use error::KernelError;
 
+/// Define `$name`, which runs `$imp` (an `#[inline(always)]` function) compiled for AVX-512F or AVX2
+/// when the CPU has them, else for the baseline target. The body is the same code either way, and with
+/// no fused multiply-add the results are the same bits; only the vector width differs.
+macro_rules! simd_versions {
+    ($(#[$m:meta])* $vis:vis fn $name:ident<$g:ident: $b:path>($($a:ident: $t:ty),*) -> $r:ty = $imp:ident;) => {
+        $(#[$m])*
+        $vis fn $name<$g: $b>($($a: $t),*) -> $r {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                unsafe fn wide<$g: $b>($($a: $t),*) -> $r {
+                    $imp($($a),*)
+                }
+                #[target_feature(enable = "avx2")]
+                unsafe fn narrow<$g: $b>($($a: $t),*) -> $r {
+                    $imp($($a),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F, checked just above.
+                    return unsafe { wide($($a),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2, checked just above.
+                    return unsafe { narrow($($a),*) };
+                }
+            }
+            $imp($($a),*)
+        }
+    };
+}
+pub(crate) use simd_versions;
+
 /// Element types the kernels read. Anything numpy can hand us as a plain number.
 pub trait Pixel: Copy + Default + Send + Sync + 'static {}
 impl<T: Copy + Default + Send + Sync + 'static> Pixel for T {}
+
+/// Pixel types the statistics read: compared as they are, summed as f64.
+pub trait Scalar: Pixel + PartialOrd + num_traits::AsPrimitive<f64> {}
+impl<T: Pixel + PartialOrd + num_traits::AsPrimitive<f64>> Scalar for T {}
 
 /// Format a shape the way numpy prints it: `(4, 5)`, `(7,)`.
 pub fn fmt_shape(shape: &[usize]) -> String {

@@ -52,8 +52,8 @@ class RangeNormalize(IntensityTransform):
 
     def _apply(self, image, params: dict):
         src = image_array(image, "RangeNormalize: image")
-        lo, hi, _, _, count = _core.intensity_stats(src)
-        if count == 0 or hi == lo:
+        lo, hi = _core.intensity_range(src)
+        if math.isnan(lo) or hi == lo:
             return _apply(image, src, 0.0, self.min)
         scale = (self.max - self.min) / (hi - lo)
         return _apply(image, src, scale, self.min - lo * scale)
