@@ -1,6 +1,7 @@
 //! `nitrain._core`: the compiled kernels behind nitrain. This file only registers the bindings.
 
 pub mod bindings;
+pub mod buffers;
 pub mod kernels;
 pub mod pool;
 

@@ -3,6 +3,7 @@
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
+from nitrain._memory import buffer_pool_state, set_buffer_pool_limit
 from nitrain._threads import get_num_threads, set_num_threads
 
 try:
@@ -10,4 +11,10 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     from nitrain._core import __version__
 
-__all__ = ["__version__", "get_num_threads", "set_num_threads"]
+__all__ = [
+    "__version__",
+    "buffer_pool_state",
+    "get_num_threads",
+    "set_buffer_pool_limit",
+    "set_num_threads",
+]

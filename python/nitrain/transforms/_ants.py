@@ -3,13 +3,18 @@
 A kernel writes its result into a Fortran-ordered numpy array; the array is then wrapped as an ANTs image
 without copying, the way antspyx's own ``from_numpy`` does internally (``ants.lib.fromNumpy<T><D>`` over
 the transposed, C-contiguous view, the array kept alive on the image). This relies on antspyx internals:
-``tests/transforms/test_ants_bridge.py`` checks that the memory really is shared, so an antspyx upgrade
+``tests/transforms/test_intensity.py`` checks that the memory really is shared, so an antspyx upgrade
 that changes this fails loudly instead of silently copying.
+
+The arrays come from ``nitrain._memory``'s recycled buffers. As with any antspyx image, ``image.view()``
+is valid only while ``image`` is alive: the view does not keep the image's memory.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from nitrain import _core
 
 _PIXEL_CODES = {np.dtype(np.float32): "F", np.dtype(np.float64): "D", np.dtype(np.uint8): "UC"}
 
@@ -27,7 +32,7 @@ def empty_like_image(image, dtype=np.float32):
             f"empty_like_image: multi-channel images are not supported ({image.components} components)"
         )
     shape = tuple(image.shape)
-    arr = np.empty(shape, dtype=dtype, order="F")
+    arr = _core.empty_fortran(list(shape), dtype.name)  # a recycled buffer when one is free
     reversed_view = arr.T  # C-contiguous, axes reversed: what ITK's import expects
     make = getattr(ants.lib, f"fromNumpy{_PIXEL_CODES[dtype]}{len(shape)}")
     out = ants.from_pointer(make(reversed_view, reversed_view.shape[::-1]))

@@ -1,0 +1,170 @@
+//! Big output buffers, recycled between images.
+//!
+//! Each new image a transform writes needs a fresh buffer, and a fresh multi-megabyte allocation comes
+//! from the kernel as untouched pages: the first write to every page faults, and the kernel zeroes it.
+//! For a 197x233x189 float32 image that costs more than normalising it. So when an image made here is
+//! freed, its buffer is kept (up to a byte limit) and handed to the next image of a similar size, whose
+//! pages are already mapped. Buffers are never shared: one is in use by one image or sitting here.
+
+use std::alloc::{alloc, dealloc, Layout};
+use std::ptr::NonNull;
+use std::sync::Mutex;
+
+/// Buffers are aligned to a cache line (and to any AVX-512 vector).
+const ALIGN: usize = 64;
+/// Smaller buffers are left to the allocator, which recycles them itself.
+pub const MIN_POOLED_BYTES: usize = 1 << 20;
+/// Default limit on the bytes kept for reuse.
+pub const DEFAULT_KEEP_BYTES: usize = 256 << 20;
+
+/// An uninitialised, 64-byte aligned heap buffer of `bytes` bytes (at least one).
+pub struct AlignedBuf {
+    ptr: NonNull<u8>,
+    bytes: usize,
+}
+
+// SAFETY: the buffer is plain memory owned by this value alone.
+unsafe impl Send for AlignedBuf {}
+unsafe impl Sync for AlignedBuf {}
+
+impl AlignedBuf {
+    fn layout(bytes: usize) -> Layout {
+        Layout::from_size_align(bytes.max(1), ALIGN).expect("buffer size overflows")
+    }
+
+    /// A new buffer straight from the allocator.
+    pub fn new(bytes: usize) -> Self {
+        let layout = Self::layout(bytes);
+        // SAFETY: the layout has a non-zero size.
+        let ptr = unsafe { alloc(layout) };
+        let Some(ptr) = NonNull::new(ptr) else {
+            std::alloc::handle_alloc_error(layout)
+        };
+        AlignedBuf {
+            ptr,
+            bytes: layout.size(),
+        }
+    }
+
+    pub fn as_mut_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+impl Drop for AlignedBuf {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { dealloc(self.ptr.as_ptr(), Self::layout(self.bytes)) }
+    }
+}
+
+struct Kept {
+    bufs: Vec<AlignedBuf>,
+    limit: usize,
+}
+
+impl Kept {
+    fn held(&self) -> usize {
+        self.bufs.iter().map(AlignedBuf::bytes).sum()
+    }
+}
+
+static KEPT: Mutex<Kept> = Mutex::new(Kept {
+    bufs: Vec::new(),
+    limit: DEFAULT_KEEP_BYTES,
+});
+
+fn kept() -> std::sync::MutexGuard<'static, Kept> {
+    KEPT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A buffer of at least `bytes` bytes: a kept one of between `bytes` and twice that (the smallest such),
+/// else a new one. Its contents are unspecified.
+pub fn take(bytes: usize) -> AlignedBuf {
+    if bytes >= MIN_POOLED_BYTES {
+        let mut k = kept();
+        let best = k
+            .bufs
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.bytes() >= bytes && b.bytes() <= 2 * bytes)
+            .min_by_key(|(_, b)| b.bytes())
+            .map(|(i, _)| i);
+        if let Some(i) = best {
+            return k.bufs.swap_remove(i);
+        }
+    }
+    AlignedBuf::new(bytes)
+}
+
+/// Keep `buf` for reuse if it is big enough to be worth it and fits under the limit (the oldest kept
+/// buffers make room); otherwise free it.
+pub fn give_back(buf: AlignedBuf) {
+    if buf.bytes() < MIN_POOLED_BYTES {
+        return;
+    }
+    let mut k = kept();
+    if buf.bytes() > k.limit {
+        return;
+    }
+    while k.held() + buf.bytes() > k.limit {
+        k.bufs.remove(0);
+    }
+    k.bufs.push(buf);
+}
+
+/// Set the limit on kept bytes (0 frees everything kept and keeps nothing). Returns the old limit.
+pub fn set_limit(bytes: usize) -> usize {
+    let mut k = kept();
+    let old = std::mem::replace(&mut k.limit, bytes);
+    while k.held() > bytes {
+        k.bufs.remove(0);
+    }
+    old
+}
+
+/// `(limit, bytes held now, buffers held now)`.
+pub fn state() -> (usize, usize, usize) {
+    let k = kept();
+    (k.limit, k.held(), k.bufs.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // One test: the pool is process-wide, and tests run in parallel.
+    #[test]
+    fn buffers_are_reused_by_size_and_bounded() {
+        set_limit(8 << 20);
+        let a = take(3 << 20);
+        assert_eq!(a.as_mut_ptr() as usize % ALIGN, 0);
+        let addr = a.as_mut_ptr();
+        give_back(a);
+        assert_eq!(state().2, 1);
+        // Similar size: the same memory comes back. Far bigger or smaller: not.
+        let b = take(3 << 20);
+        assert_eq!(b.as_mut_ptr(), addr);
+        give_back(b);
+        let big = take(7 << 20);
+        assert_ne!(big.as_mut_ptr(), addr);
+        let small = take(1 << 20);
+        assert_ne!(small.as_mut_ptr(), addr);
+        assert_eq!(state().2, 1);
+        // Over the limit, the oldest kept buffer goes first.
+        give_back(big);
+        assert_eq!(state().1, 7 << 20);
+        give_back(small);
+        assert_eq!(state(), (8 << 20, 8 << 20, 2));
+        // Tiny buffers are not kept; a limit of 0 frees everything.
+        give_back(take(100));
+        assert_eq!(state().2, 2);
+        assert_eq!(set_limit(0), 8 << 20);
+        assert_eq!(state(), (0, 0, 0));
+        set_limit(DEFAULT_KEEP_BYTES);
+    }
+}
