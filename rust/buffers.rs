@@ -12,6 +12,10 @@ use std::sync::Mutex;
 
 /// Buffers are aligned to a cache line (and to any AVX-512 vector).
 const ALIGN: usize = 64;
+/// Buffers at least this big are aligned to a 2 MiB huge page and offered to the kernel as huge-page
+/// memory: faulting a fresh 35 MB buffer in 4 KiB pages costs twice as much (numpy does the same).
+const HUGE_BYTES: usize = 4 << 20;
+const HUGE_ALIGN: usize = 2 << 20;
 /// Smaller buffers are left to the allocator, which recycles them itself.
 pub const MIN_POOLED_BYTES: usize = 1 << 20;
 /// Default limit on the bytes kept for reuse.
@@ -29,7 +33,12 @@ unsafe impl Sync for AlignedBuf {}
 
 impl AlignedBuf {
     fn layout(bytes: usize) -> Layout {
-        Layout::from_size_align(bytes.max(1), ALIGN).expect("buffer size overflows")
+        let align = if bytes >= HUGE_BYTES {
+            HUGE_ALIGN
+        } else {
+            ALIGN
+        };
+        Layout::from_size_align(bytes.max(1), align).expect("buffer size overflows")
     }
 
     /// A new buffer straight from the allocator.
@@ -40,6 +49,14 @@ impl AlignedBuf {
         let Some(ptr) = NonNull::new(ptr) else {
             std::alloc::handle_alloc_error(layout)
         };
+        #[cfg(target_os = "linux")]
+        if layout.size() >= HUGE_BYTES {
+            // A hint only: where transparent huge pages are off, it fails or does nothing, both fine.
+            // SAFETY: the range is this buffer's own, freshly allocated memory.
+            unsafe {
+                libc::madvise(ptr.as_ptr().cast(), layout.size(), libc::MADV_HUGEPAGE);
+            }
+        }
         AlignedBuf {
             ptr,
             bytes: layout.size(),
@@ -143,6 +160,9 @@ mod tests {
         set_limit(8 << 20);
         let a = take(3 << 20);
         assert_eq!(a.as_mut_ptr() as usize % ALIGN, 0);
+        let huge = AlignedBuf::new(HUGE_BYTES);
+        assert_eq!(huge.as_mut_ptr() as usize % HUGE_ALIGN, 0);
+        drop(huge);
         let addr = a.as_mut_ptr();
         give_back(a);
         assert_eq!(state().2, 1);
