@@ -97,7 +97,7 @@ def run_transforms(quick: bool = False, peers: bool = True, seed: int = 0) -> st
         f"batch; the 'fresh output' row and the last column are with recycling off "
         f"(`NITRAIN_BUFFER_POOL_MB=0`), where every output is new memory the operating system must fault in.",
         "",
-        "| transform | method | ms | nitrain speed-up | with fresh outputs |",
+        "| transform | method | ms | nitrain speed-up | speed-up of nitrain with fresh outputs |",
         "|---|---|---:|---:|---:|",
     ]
     for name, ours, others in cases:
