@@ -114,3 +114,18 @@ def test_the_limit_comes_from_the_environment():
     env["NITRAIN_BUFFER_POOL_MB"] = "lots"
     bad = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert bad.returncode != 0 and "NITRAIN_BUFFER_POOL_MB" in bad.stderr
+
+
+def test_sampled_batches_are_recycled_too(pool, img):
+    from nitrain.samplers._extract import extract_slices
+
+    index = np.array([[0, k] for k in range(60)])  # 60 slices of 64x70: just over 1 MiB, so kept
+    first = extract_slices([img], index, 2, channel="last")
+    assert first.flags.c_contiguous and first.shape == (60, 64, 70, 1)
+    np.testing.assert_array_equal(first[..., 0], np.moveaxis(img.numpy(), 2, 0))
+    addr = _address(first)
+    del first
+    gc.collect()
+    again = extract_slices([img], index[::-1], 2, channel="last")
+    assert _address(again) == addr
+    np.testing.assert_array_equal(again[..., 0], np.moveaxis(img.numpy()[:, :, ::-1], 2, 0))

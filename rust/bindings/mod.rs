@@ -21,7 +21,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(filters::gaussian_smooth, m)?)?;
     m.add_function(wrap_pyfunction!(filters::occluded_copies, m)?)?;
     m.add_function(wrap_pyfunction!(filters::add_noise_to_blocks, m)?)?;
-    m.add_function(wrap_pyfunction!(buffers::empty_fortran, m)?)?;
+    m.add_function(wrap_pyfunction!(buffers::empty_array, m)?)?;
     m.add_function(wrap_pyfunction!(buffers::buffer_pool, m)?)?;
     m.add_function(wrap_pyfunction!(threads::num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(threads::set_num_threads, m)?)?;

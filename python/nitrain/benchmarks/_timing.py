@@ -53,7 +53,7 @@ def table(rows: list[Row], reference: dict[str, float], ceiling: float) -> str:
         ref = reference.get(r.workload)
         ratio = (
             "1.0x (reference)"
-            if r.method.startswith("nitrain")
+            if r.method.startswith("nitrain") and "fresh" not in r.method
             else (f"{ref / r.items_per_s:,.1f}x" if ref and r.items_per_s > 0 else "n/a")
         )
         note = f" ({r.note})" if r.note else ""

@@ -8,6 +8,7 @@ import threading
 
 import numpy as np
 
+from nitrain import _core
 from nitrain.samplers._extract import image_array
 
 _CHANNEL = {-1: "last", 0: "first", 1: "first", None: None}
@@ -28,7 +29,7 @@ def _stack(values, channel, what: str) -> np.ndarray:
                 f"DatasetLoader: {what} images in one batch have different shapes {sorted(shapes)}; "
                 "resize them with a fixed transform (e.g. tx.Resize) or use a sampler"
             )
-        out = np.empty((len(arrays), *arrays[0].shape), np.float32)
+        out = _core.empty_array([len(arrays), *arrays[0].shape], "float32", False)  # recycled if free
         for i, a in enumerate(arrays):
             out[i] = a
         if channel == "last":

@@ -77,7 +77,7 @@ def _batch(shape: tuple[int, ...], dtype, channel: Channel, out: np.ndarray | No
     else:
         raise ValueError(f"{op}: channel must be None, 'first' or 'last', got {channel!r}")
     if out is None:
-        out = np.empty(full, dtype=dtype)
+        out = _core.empty_array(list(full), dtype.name, False)  # a recycled buffer when one is free
     elif out.shape != full:
         raise ValueError(f"{op}: out has shape {out.shape}, expected {full}")
     if channel == "last":

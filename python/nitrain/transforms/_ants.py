@@ -32,7 +32,7 @@ def empty_like_image(image, dtype=np.float32):
             f"empty_like_image: multi-channel images are not supported ({image.components} components)"
         )
     shape = tuple(image.shape)
-    arr = _core.empty_fortran(list(shape), dtype.name)  # a recycled buffer when one is free
+    arr = _core.empty_array(list(shape), dtype.name, True)  # a recycled buffer when one is free
     reversed_view = arr.T  # C-contiguous, axes reversed: what ITK's import expects
     make = getattr(ants.lib, f"fromNumpy{_PIXEL_CODES[dtype]}{len(shape)}")
     out = ants.from_pointer(make(reversed_view, reversed_view.shape[::-1]))
