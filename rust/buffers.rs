@@ -99,11 +99,24 @@ fn kept() -> std::sync::MutexGuard<'static, Kept> {
     KEPT.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The pool if it is free right now. Taking and giving back never wait: a busy pool only means one fresh
+/// allocation or one free. In a child forked while another thread of the parent held the lock, the lock
+/// stays held forever; there the pool is simply never used, rather than hanging the child.
+fn kept_now() -> Option<std::sync::MutexGuard<'static, Kept>> {
+    match KEPT.try_lock() {
+        Ok(k) => Some(k),
+        Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    }
+}
+
 /// A buffer of at least `bytes` bytes: a kept one of between `bytes` and twice that (the smallest such),
 /// else a new one. Its contents are unspecified.
 pub fn take(bytes: usize) -> AlignedBuf {
     if bytes >= MIN_POOLED_BYTES {
-        let mut k = kept();
+        let Some(mut k) = kept_now() else {
+            return AlignedBuf::new(bytes);
+        };
         let best = k
             .bufs
             .iter()
@@ -119,19 +132,24 @@ pub fn take(bytes: usize) -> AlignedBuf {
 }
 
 /// Keep `buf` for reuse if it is big enough to be worth it and fits under the limit (the oldest kept
-/// buffers make room); otherwise free it.
+/// buffers make room); otherwise free it. Memory is returned to the allocator after the lock is released.
 pub fn give_back(buf: AlignedBuf) {
     if buf.bytes() < MIN_POOLED_BYTES {
         return;
     }
-    let mut k = kept();
+    let Some(mut k) = kept_now() else {
+        return;
+    };
     if buf.bytes() > k.limit {
         return;
     }
+    let mut evicted = Vec::new();
     while k.held() + buf.bytes() > k.limit {
-        k.bufs.remove(0);
+        evicted.push(k.bufs.remove(0));
     }
     k.bufs.push(buf);
+    drop(k);
+    drop(evicted);
 }
 
 /// Set the limit on kept bytes (0 frees everything kept and keeps nothing). Returns the old limit.
@@ -185,6 +203,19 @@ mod tests {
         assert_eq!(state().2, 2);
         assert_eq!(set_limit(0), 8 << 20);
         assert_eq!(state(), (0, 0, 0));
+        // A busy pool is never waited for: taking allocates, giving back frees.
+        set_limit(8 << 20);
+        give_back(take(2 << 20));
+        let held = KEPT.lock().unwrap();
+        let t = std::thread::spawn(|| {
+            let b = take(2 << 20);
+            let n = b.bytes();
+            give_back(b);
+            n
+        });
+        assert_eq!(t.join().unwrap(), 2 << 20);
+        assert_eq!(held.bufs.len(), 1);
+        drop(held);
         set_limit(DEFAULT_KEEP_BYTES);
     }
 }
