@@ -125,45 +125,52 @@ fn accumulate_any<T: Pixel + AsPrimitive<f64>>(run: &[T], shift: f64) -> Partial
 }
 
 simd_versions! {
-    fn accumulate<T: Scalar>(run: &[T], shift: f64) -> Partial = accumulate_any;
+    fn accumulate<T>(run: &[T], shift: f64) -> Partial where [T: Scalar] = accumulate_any;
 }
 
 simd_versions! {
-    fn min_max_run<T: Scalar>(run: &[T], seed: T) -> (T, T) = min_max_any;
+    fn min_max_run<T>(run: &[T], seed: T) -> (T, T) where [T: Scalar] = min_max_any;
 }
 
-/// Min, max, mean and population sd of the non-NaN voxels in one fused pass. Sums are taken about a
-/// shift (the first non-NaN voxel found) so the variance does not cancel catastrophically.
-pub fn stats<T: Scalar>(src: ArrayView<'_, T, IxDyn>) -> Result<Stats, KernelError> {
+fn check_not_empty<T>(op: &'static str, src: &ArrayView<'_, T, IxDyn>) -> Result<(), KernelError> {
     if src.is_empty() {
-        return Err(KernelError::value(
-            "intensity statistics",
-            "the image has no voxels",
-        ));
+        return Err(KernelError::value(op, "the image has no voxels"));
     }
+    Ok(())
+}
+
+/// `f` on each fixed chunk of `src` (one per index of its slowest axis), in parallel; the results in chunk
+/// order. A chunk is handed over as one run in memory order (an ANTs view is Fortran-ordered), copied
+/// first when it is not contiguous. A 0-d image is one chunk of one voxel.
+fn per_run<T: Pixel, R: Send>(
+    src: ArrayView<'_, T, IxDyn>,
+    f: impl Fn(&[T]) -> R + Sync,
+) -> Vec<R> {
     let src = if src.ndim() == 0 {
         src.insert_axis(Axis(0))
     } else {
         src
     };
+    let axis = Axis(slowest_axis(src.strides()));
+    src.axis_iter(axis)
+        .into_par_iter()
+        .map(|chunk| match chunk.as_slice_memory_order() {
+            Some(run) => f(run),
+            None => f(&chunk.iter().copied().collect::<Vec<T>>()),
+        })
+        .collect()
+}
+
+/// Min, max, mean and population sd of the non-NaN voxels in one fused pass. Sums are taken about a
+/// shift (the first non-NaN voxel found) so the variance does not cancel catastrophically.
+pub fn stats<T: Scalar>(src: ArrayView<'_, T, IxDyn>) -> Result<Stats, KernelError> {
+    check_not_empty("intensity statistics", &src)?;
     let shift = src
         .iter()
         .map(|v| -> f64 { v.as_() })
         .find(|x| !x.is_nan())
         .unwrap_or(0.0);
-    let axis = Axis(slowest_axis(src.strides()));
-    let partials: Vec<Partial> = src
-        .axis_iter(axis)
-        .into_par_iter()
-        .map(|chunk| match chunk.as_slice_memory_order() {
-            // Memory order when the chunk is contiguous (an ANTs view is Fortran-ordered).
-            Some(run) => accumulate(run, shift),
-            None => {
-                let run: Vec<T> = chunk.iter().copied().collect();
-                accumulate(&run, shift)
-            }
-        })
-        .collect();
+    let partials = per_run(src, |run| accumulate(run, shift));
     let total = partials.iter().fold(Partial::EMPTY, |a, p| a.merge(*p));
     if total.count == 0 {
         return Ok(Stats {
@@ -215,17 +222,7 @@ fn min_max_any<T: Pixel + PartialOrd>(run: &[T], seed: T) -> (T, T) {
 /// Min and max of the non-NaN voxels, in one parallel pass with no arithmetic: what range
 /// normalisation needs, at memory speed. `(NaN, NaN)` when every voxel is NaN.
 pub fn min_max<T: Scalar>(src: ArrayView<'_, T, IxDyn>) -> Result<(f64, f64), KernelError> {
-    if src.is_empty() {
-        return Err(KernelError::value(
-            "intensity range",
-            "the image has no voxels",
-        ));
-    }
-    let src = if src.ndim() == 0 {
-        src.insert_axis(Axis(0))
-    } else {
-        src
-    };
+    check_not_empty("intensity range", &src)?;
     // Any non-NaN voxel seeds every lane (min and max are order-free, so threads do not matter).
     let Some(seed) = src
         .iter()
@@ -234,21 +231,11 @@ pub fn min_max<T: Scalar>(src: ArrayView<'_, T, IxDyn>) -> Result<(f64, f64), Ke
     else {
         return Ok((f64::NAN, f64::NAN));
     };
-    let axis = Axis(slowest_axis(src.strides()));
-    let (lo, hi) = src
-        .axis_iter(axis)
-        .into_par_iter()
-        .map(|chunk| match chunk.as_slice_memory_order() {
-            Some(run) => min_max_run(run, seed),
-            None => {
-                let run: Vec<T> = chunk.iter().copied().collect();
-                min_max_run(&run, seed)
-            }
-        })
-        .reduce(
-            || (seed, seed),
-            |(a, b), (c, d)| (if c < a { c } else { a }, if d > b { d } else { b }),
-        );
+    let (lo, hi) = per_run(src, |run| min_max_run(run, seed))
+        .into_iter()
+        .fold((seed, seed), |(a, b), (c, d)| {
+            (if c < a { c } else { a }, if d > b { d } else { b })
+        });
     Ok((lo.as_(), hi.as_()))
 }
 
@@ -276,63 +263,12 @@ where
     dst.axis_iter_mut(axis)
         .into_par_iter()
         .zip(src.axis_iter(axis).into_par_iter())
-        .for_each(|(d, s)| map_chunk(d, s, &f));
+        .for_each(|(mut d, s)| {
+            Zip::from(&mut d)
+                .and(&s)
+                .for_each(|d, &s| *d = f(s.as_()).as_());
+        });
     Ok(())
-}
-
-#[inline(always)]
-fn map_chunk_any<T, O, F>(mut d: ArrayViewMut<'_, O, IxDyn>, s: ArrayView<'_, T, IxDyn>, f: &F)
-where
-    T: Pixel + AsPrimitive<f64>,
-    O: Pixel + 'static,
-    f64: AsPrimitive<O>,
-    F: Fn(f64) -> f64,
-{
-    Zip::from(&mut d)
-        .and(&s)
-        .for_each(|d, &s| *d = f(s.as_()).as_());
-}
-
-/// `map_chunk_any` compiled for AVX-512F or AVX2 when the CPU has them (same code, same bits).
-fn map_chunk<T, O, F>(d: ArrayViewMut<'_, O, IxDyn>, s: ArrayView<'_, T, IxDyn>, f: &F)
-where
-    T: Pixel + AsPrimitive<f64>,
-    O: Pixel + 'static,
-    f64: AsPrimitive<O>,
-    F: Fn(f64) -> f64,
-{
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f")]
-        unsafe fn wide<T, O, F>(d: ArrayViewMut<'_, O, IxDyn>, s: ArrayView<'_, T, IxDyn>, f: &F)
-        where
-            T: Pixel + AsPrimitive<f64>,
-            O: Pixel + 'static,
-            f64: AsPrimitive<O>,
-            F: Fn(f64) -> f64,
-        {
-            map_chunk_any(d, s, f)
-        }
-        #[target_feature(enable = "avx2")]
-        unsafe fn narrow<T, O, F>(d: ArrayViewMut<'_, O, IxDyn>, s: ArrayView<'_, T, IxDyn>, f: &F)
-        where
-            T: Pixel + AsPrimitive<f64>,
-            O: Pixel + 'static,
-            f64: AsPrimitive<O>,
-            F: Fn(f64) -> f64,
-        {
-            map_chunk_any(d, s, f)
-        }
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F, checked just above.
-            return unsafe { wide(d, s, f) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { narrow(d, s, f) };
-        }
-    }
-    map_chunk_any(d, s, f)
 }
 
 /// `dst = src * scale + offset`.

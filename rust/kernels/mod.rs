@@ -15,19 +15,21 @@ pub use error::KernelError;
 
 /// Define `$name`, which runs `$imp` (an `#[inline(always)]` function) compiled for AVX-512F or AVX2
 /// when the CPU has them, else for the baseline target. The body is the same code either way, and with
-/// no fused multiply-add the results are the same bits; only the vector width differs.
+/// no fused multiply-add the results are the same bits; only the vector width differs. Generic
+/// parameters are listed bare (`<'x, T, F>`); their bounds go in the bracketed `where`.
 macro_rules! simd_versions {
-    ($(#[$m:meta])* $vis:vis fn $name:ident<$g:ident: $b:path>($($a:ident: $t:ty),*) -> $r:ty = $imp:ident;) => {
+    ($(#[$m:meta])* $vis:vis fn $name:ident<$($g:tt),*>($($a:ident: $t:ty),*) -> $r:ty
+     where [$($w:tt)*] = $imp:ident;) => {
         $(#[$m])*
-        $vis fn $name<$g: $b>($($a: $t),*) -> $r {
+        $vis fn $name<$($g),*>($($a: $t),*) -> $r where $($w)* {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f")]
-                unsafe fn wide<$g: $b>($($a: $t),*) -> $r {
+                unsafe fn wide<$($g),*>($($a: $t),*) -> $r where $($w)* {
                     $imp($($a),*)
                 }
                 #[target_feature(enable = "avx2")]
-                unsafe fn narrow<$g: $b>($($a: $t),*) -> $r {
+                unsafe fn narrow<$($g),*>($($a: $t),*) -> $r where $($w)* {
                     $imp($($a),*)
                 }
                 if std::arch::is_x86_feature_detected!("avx512f") {

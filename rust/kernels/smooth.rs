@@ -10,7 +10,7 @@ use num_traits::{AsPrimitive, Float};
 use rayon::prelude::*;
 
 use super::scratch::Scratch;
-use super::{check_same_shape, fmt_shape, KernelError, Pixel};
+use super::{check_same_shape, fmt_shape, simd_versions, KernelError, Pixel};
 
 /// Normalised Gaussian weights, as scipy computes them.
 pub fn gaussian_weights(sigma: f64, truncate: f64) -> Vec<f64> {
@@ -36,26 +36,13 @@ fn reflect(i: isize, n: usize) -> usize {
     (if m >= n { 2 * n - 1 - m } else { m }) as usize
 }
 
-/// `out[i] = sum_t w[t] * src(t)[i]`, taps added in order from a zero start. The output is built in
-/// register-sized blocks (each block of `out` is written once, not once per tap). On x86-64 CPUs with
-/// AVX-512 or AVX2 the same loop is compiled 16 or 8 floats wide; no version fuses multiply and add, so
-/// all give the same bits.
-#[inline]
-fn weighted_sum<'x, O: Float + 'x>(out: &mut [O], w: &[O], src: impl Fn(usize) -> &'x [O]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
-            unsafe { weighted_sum_avx512(out, w, src) };
-            return;
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
-            unsafe { weighted_sum_avx2(out, w, src) };
-            return;
-        }
-    }
-    weighted_sum_portable(out, w, src);
+simd_versions! {
+    /// `out[i] = sum_t w[t] * src(t)[i]`, taps added in order from a zero start. The output is built in
+    /// register-sized blocks (each block of `out` is written once, not once per tap). On x86-64 CPUs
+    /// with AVX-512 or AVX2 the same loop is compiled 16 or 8 floats wide; no version fuses multiply and
+    /// add, so all give the same bits.
+    fn weighted_sum<'x, O, S>(out: &mut [O], w: &[O], src: S) -> ()
+    where [O: Float + 'x, S: Fn(usize) -> &'x [O]] = weighted_sum_portable;
 }
 
 /// Outputs per register block: 256 bytes, eight AVX2 registers (64 f32 or 32 f64), all kept in
@@ -105,26 +92,6 @@ fn weighted_sum_blocks<'x, O: Float + 'x, const BLOCK: usize>(
         }
         out[b..n].copy_from_slice(&acc[..len]);
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn weighted_sum_avx2<'x, O: Float + 'x>(
-    out: &mut [O],
-    w: &[O],
-    src: impl Fn(usize) -> &'x [O],
-) {
-    weighted_sum_portable(out, w, src);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn weighted_sum_avx512<'x, O: Float + 'x>(
-    out: &mut [O],
-    w: &[O],
-    src: impl Fn(usize) -> &'x [O],
-) {
-    weighted_sum_portable(out, w, src);
 }
 
 /// Smooths one strip of columns (`j0..j1`) of single planes of a 3-D source along axes 0 and 1.
