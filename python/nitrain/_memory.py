@@ -9,6 +9,7 @@ the next new image of a similar size. At most ``limit`` bytes are kept (256 MiB 
 
 from __future__ import annotations
 
+import math
 import os
 
 from nitrain import _core
@@ -37,8 +38,8 @@ def _limit_from_env() -> None:
     try:
         mb = float(raw)
     except ValueError:
-        raise ValueError(f"NITRAIN_BUFFER_POOL_MB must be a number of MiB >= 0, got {raw!r}") from None
-    if not mb >= 0:
+        mb = math.nan
+    if not mb >= 0:  # also NaN
         raise ValueError(f"NITRAIN_BUFFER_POOL_MB must be a number of MiB >= 0, got {raw!r}")
     set_buffer_pool_limit(int(mb * 2**20))
 

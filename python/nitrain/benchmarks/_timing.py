@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,18 @@ class Row:
     items_per_s: float
     gb_per_s: float
     note: str = ""
+
+
+@contextlib.contextmanager
+def recycling_off():
+    """Within: nitrain keeps no freed buffers, so every new image or batch is fresh memory."""
+    from nitrain import set_buffer_pool_limit
+
+    old = set_buffer_pool_limit(0)
+    try:
+        yield
+    finally:
+        set_buffer_pool_limit(old)
 
 
 def best_rate(fn: Callable[[], int], repeats: int = 3, min_time: float = 0.0) -> float:
@@ -53,7 +66,7 @@ def table(rows: list[Row], reference: dict[str, float], ceiling: float) -> str:
         ref = reference.get(r.workload)
         ratio = (
             "1.0x (reference)"
-            if r.method.startswith("nitrain") and "fresh" not in r.method
+            if r.method == "nitrain"
             else (f"{ref / r.items_per_s:,.1f}x" if ref and r.items_per_s > 0 else "n/a")
         )
         note = f" ({r.note})" if r.note else ""

@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from nitrain.benchmarks._timing import Row, best_rate, memcpy_gb_per_s, table
+from nitrain.benchmarks._timing import Row, best_rate, memcpy_gb_per_s, recycling_off, table
 from nitrain.samplers._extract import extract_blocks, extract_slices, random_origins
 
 SHAPE = (197, 233, 189)
@@ -112,17 +112,6 @@ def _monai_crops(views, size, n_items: int):
     return run
 
 
-def _fresh_rate(fn, repeats: int) -> float:
-    """``best_rate`` with nitrain's buffer recycling off: every batch is new memory."""
-    from nitrain import set_buffer_pool_limit
-
-    old = set_buffer_pool_limit(0)
-    try:
-        return best_rate(fn, repeats)
-    finally:
-        set_buffer_pool_limit(old)
-
-
 def run_sampling(quick: bool = False, peers: bool = True, seed: int = 0) -> str:
     """Run the sampling workloads; return a markdown report with the ratio table."""
     images, source = _volumes(seed)
@@ -150,7 +139,8 @@ def run_sampling(quick: bool = False, peers: bool = True, seed: int = 0) -> str:
         rate = best_rate(nitrain_run, repeats)
         reference[workload] = rate
         rows.append(Row(workload, "nitrain", rate, rate * nb / 1e9))
-        r = _fresh_rate(nitrain_run, repeats)
+        with recycling_off():
+            r = best_rate(nitrain_run, repeats)
         rows.append(Row(workload, "nitrain, fresh batches", r, r * nb / 1e9))
         for name, fn in (("numpy fancy indexing", _numpy_fancy), ("numpy per-slice copy", _numpy_loop)):
 
@@ -203,7 +193,8 @@ def run_sampling(quick: bool = False, peers: bool = True, seed: int = 0) -> str:
     rate = best_rate(nitrain_blocks, repeats)
     reference[workload] = rate
     rows.append(Row(workload, "nitrain", rate, rate * nb / 1e9))
-    r = _fresh_rate(nitrain_blocks, repeats)
+    with recycling_off():
+        r = best_rate(nitrain_blocks, repeats)
     rows.append(Row(workload, "nitrain, fresh batches", r, r * nb / 1e9))
     r = best_rate(numpy_blocks, repeats)
     rows.append(Row(workload, "numpy slicing + copy", r, r * nb / 1e9))

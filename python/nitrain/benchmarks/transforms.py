@@ -9,6 +9,8 @@ import time
 
 import numpy as np
 
+from nitrain.benchmarks._timing import recycling_off
+
 SHAPE = (197, 233, 189)
 
 
@@ -102,24 +104,14 @@ def run_transforms(quick: bool = False, peers: bool = True, seed: int = 0) -> st
     ]
     for name, ours, others in cases:
         t_ours = _best_ms(ours, repeats)
-        t_fresh = _best_ms_fresh(ours, repeats)
+        with recycling_off():
+            t_fresh = _best_ms(ours, repeats)
         lines.append(f"| {name} | nitrain | {t_ours:.1f} | 1.0x (reference) | {t_ours / t_fresh:.1f}x |")
         lines.append(f"| {name} | nitrain, fresh output | {t_fresh:.1f} | {t_fresh / t_ours:.1f}x | 1.0x |")
         for label, fn in others:
             t = _best_ms(fn, repeats)
             lines.append(f"| {name} | {label} | {t:.1f} | {t / t_ours:.1f}x | {t / t_fresh:.1f}x |")
     return "\n".join(lines)
-
-
-def _best_ms_fresh(fn, repeats: int) -> float:
-    """``_best_ms`` with no recycled output buffers."""
-    from nitrain import set_buffer_pool_limit
-
-    old = set_buffer_pool_limit(0)
-    try:
-        return _best_ms(fn, repeats)
-    finally:
-        set_buffer_pool_limit(old)
 
 
 def _add_peers(cases, img, rng):
