@@ -9,6 +9,7 @@
 #   scripts/dev.sh test    every check: cargo fmt/clippy/test, ruff, the wheel, pytest
 #   scripts/dev.sh wheel   build the abi3 manylinux2014 wheel and the sdist into dist/
 #   scripts/dev.sh setup   only prepare the environment (extras: setup dev, setup torch,plot, ...)
+#   scripts/dev.sh deps    only the environment and the packages of the given extras (no build)
 #   scripts/dev.sh shell   print `export` lines for the environment (eval "$(scripts/dev.sh shell)")
 #
 # NITRAIN_PYTHON picks the interpreter that creates the environment (default: python3);
@@ -173,11 +174,18 @@ case "${1:-}" in
     setup)
         setup "${2:-dev}"
         ;;
+    deps)
+        # the environment and its packages only, without building the extension
+        check_python "${2:-}"
+        mkdir -p "$CACHE"
+        ensure_venv
+        ensure_deps "${2:-}"
+        ;;
     shell)
         echo "export VIRTUAL_ENV='$VENV' PATH='$VENV/bin':\"\$PATH\" CARGO_TARGET_DIR='$CARGO_TARGET_DIR' PYO3_PYTHON='$PY'"
         ;;
     *)
-        echo "usage: scripts/dev.sh {demo|bench|test|wheel|setup|shell}" >&2
+        echo "usage: scripts/dev.sh {demo|bench|test|wheel|setup|deps|shell}" >&2
         exit 2
         ;;
 esac
