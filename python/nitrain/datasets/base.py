@@ -43,9 +43,17 @@ class BaseDataset:
 
     Subclasses fill ``self._x`` (per record: a path, an image, or a list of those), ``self._y`` (per record:
     a value, a path or an image) and ``self._ids``.
+
+    ``cache``: ``None``, ``'memory'``, ``'disk'`` or a ``MemoryCache``/``DiskCache`` (see
+    ``nitrain.datasets.cache``) for the x and y images read from files, after ``x_transforms`` and
+    ``y_transforms``. ``cache_limit``: what a ``'memory'`` or ``'disk'`` cache may hold, in bytes or as a
+    size string (``'20GB'``, ``'500MiB'``); default 2 GiB in memory, and ``$NITRAIN_DISK_CACHE_LIMIT`` or
+    else 10 GiB on disk.
     """
 
-    def __init__(self, x_transforms=None, y_transforms=None, co_transforms=None, cache=None):
+    def __init__(
+        self, x_transforms=None, y_transforms=None, co_transforms=None, cache=None, cache_limit=None
+    ):
         from nitrain.datasets.cache import make_cache
 
         self.x_transforms = list(x_transforms or [])
@@ -63,7 +71,7 @@ class BaseDataset:
         self._x: list = []
         self._y: list = []
         self._fetch = None  # remote datasets set this: URL -> local copy
-        self.cache = make_cache(cache, type(self).__name__)
+        self.cache = make_cache(cache, type(self).__name__, cache_limit)
         if self.cache is not None:
             random = [t for t in self.x_transforms + self.y_transforms if getattr(t, "random", False)]
             if random:
@@ -83,17 +91,19 @@ class BaseDataset:
     def _record(self, i: int):
         rid = self._ids[i] if i < len(self._ids) else str(i)
         where = f"{type(self).__name__} record {i} ({rid})"
-        x = self._prepared(self._x[i], self.x_transforms, where)
-        y = self._prepared(self._y[i], self.y_transforms, where)
+        x = self._prepared(self._x[i], self.x_transforms, where, "x")
+        y = self._prepared(self._y[i], self.y_transforms, where, "y")
         for t in self.co_transforms:
             x, y = t(x, y)
         return x, y
 
-    def _prepared(self, value, transforms, where: str):
+    def _prepared(self, value, transforms, where: str, stream: str):
         """Load ``value`` (a path, image, list of those, or a plain value) and apply ``transforms``,
-        through the cache when the value is a file."""
+        through the cache when the value is a file (``stream``, e.g. ``'x[1]'``, is part of its key)."""
         if isinstance(value, list):
-            return [self._prepared(v, transforms, f"{where}[{j}]") for j, v in enumerate(value)]
+            return [
+                self._prepared(v, transforms, f"{where}[{j}]", f"{stream}[{j}]") for j, v in enumerate(value)
+            ]
         if not is_image_path(value):
             return _apply(transforms, value) if transforms else value
         if self._fetch is not None and "://" in str(value):
@@ -105,7 +115,7 @@ class BaseDataset:
         if self.cache is not None and os.path.exists(value):
             from nitrain.datasets.cache import source_key
 
-            key = source_key(value, transforms)
+            key = source_key(value, transforms, stream)
             hit = self.cache.get(key)
             if hit is not None:
                 return hit
@@ -113,6 +123,23 @@ class BaseDataset:
         if key is not None:
             self.cache.put(key, img)
         return img
+
+    def fill_cache(self, progress=None) -> None:
+        """Read every record's x and y images through the cache, so later passes only hit it.
+
+        ``progress``: ``True`` shows a progress bar, ``False`` hides it, ``None`` shows it when stderr is a
+        terminal or in a Jupyter notebook."""
+        from nitrain._progress import progress_bar
+
+        if self.cache is None:
+            raise ValueError(f"{type(self).__name__}.fill_cache: the dataset has no cache (pass cache=...)")
+        with progress_bar(len(self), f"{type(self).__name__}: filling the cache", progress, "record") as bar:
+            for i in range(len(self)):
+                rid = self._ids[i] if i < len(self._ids) else str(i)
+                where = f"{type(self).__name__} record {i} ({rid})"
+                self._prepared(self._x[i], self.x_transforms, where, "x")
+                self._prepared(self._y[i], self.y_transforms, where, "y")
+                bar.update()
 
     def __getitem__(self, index):
         if isinstance(index, slice):

@@ -111,7 +111,7 @@ class FolderDataset(BaseDataset):
     table column ``{'file': 'participants.tsv', 'column': 'age', 'id': 'participant_id'}`` or an image
     config like x. Otherwise ids come from each path's ``sub-XXX`` part (``id_pattern``). Records are
     joined by id, never by position; ids present on one side only are an error (``on_missing='drop'``: a
-    warning, and left out).
+    warning, and left out). ``cache``/``cache_limit``: see ``BaseDataset``.
     """
 
     def __init__(
@@ -127,8 +127,9 @@ class FolderDataset(BaseDataset):
         cache=None,
         storage_options=None,
         download_dir=None,
+        cache_limit=None,
     ):
-        super().__init__(x_transforms, y_transforms, co_transforms, cache)
+        super().__init__(x_transforms, y_transforms, co_transforms, cache, cache_limit)
         from nitrain.datasets.storage import RemoteStore, open_store
 
         owner = "FolderDataset"
@@ -205,10 +206,21 @@ class FolderDataset(BaseDataset):
 
 class CSVDataset(BaseDataset):
     """Records from a CSV/TSV file: ``x={'column': 'path'}`` (a list for several inputs), ``y={'column':
-    'age'}`` (a value or a path column). Paths are relative to the table's folder."""
+    'age'}`` (a value or a path column). Paths are relative to the table's folder. ``cache``/``cache_limit``:
+    see ``BaseDataset``."""
 
-    def __init__(self, path, x, y, x_transforms=None, y_transforms=None, co_transforms=None, cache=None):
-        super().__init__(x_transforms, y_transforms, co_transforms, cache)
+    def __init__(
+        self,
+        path,
+        x,
+        y,
+        x_transforms=None,
+        y_transforms=None,
+        co_transforms=None,
+        cache=None,
+        cache_limit=None,
+    ):
+        super().__init__(x_transforms, y_transforms, co_transforms, cache, cache_limit)
         owner = "CSVDataset"
         self.path = Path(path)
         table = _read_table(self.path, owner)

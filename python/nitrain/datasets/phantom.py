@@ -115,15 +115,22 @@ def make_phantom_cohort(
     age_range=(20.0, 80.0),
     labels: bool = False,
     overwrite: bool = False,
+    progress=None,
 ) -> Path:
     """Write a BIDS-style cohort of phantoms to ``path`` and return it.
 
     Layout: ``sub-XXX/anat/sub-XXX_T1w.nii.gz`` (and ``sub-XXX_dseg.nii.gz`` with ``labels=True``), plus
     ``participants.tsv`` with ``participant_id``, ``age`` and ``sex``, and ``dataset_description.json``.
     Ages are drawn uniformly from ``age_range``. The same seed writes the same cohort.
+    ``progress``: ``True`` shows a progress bar, ``False`` hides it, ``None`` shows it when stderr is a
+    terminal or in a Jupyter notebook.
     """
     import ants
 
+    from nitrain._progress import progress_bar
+
+    if progress is not None and not isinstance(progress, bool):
+        raise TypeError(f"make_phantom_cohort: progress must be True, False or None, got {progress!r}")
     if isinstance(n_subjects, bool) or not isinstance(n_subjects, int) or n_subjects < 1:
         raise ValueError(f"make_phantom_cohort: n_subjects must be a positive integer, got {n_subjects!r}")
     lo, hi = (float(a) for a in age_range)
@@ -144,15 +151,17 @@ def make_phantom_cohort(
     seeds = np.random.SeedSequence(seed).spawn(n_subjects)
     width = max(3, len(str(n_subjects)))
     rows = []
-    for i in range(n_subjects):
-        sub = f"sub-{i + 1:0{width}d}"
-        anat = root / sub / "anat"
-        anat.mkdir(parents=True, exist_ok=True)
-        img, lab = make_phantom(shape, float(ages[i]), np.random.default_rng(seeds[i]))
-        ants.image_write(img, os.fspath(anat / f"{sub}_T1w.nii.gz"))
-        if labels:
-            ants.image_write(lab.clone("unsigned char"), os.fspath(anat / f"{sub}_dseg.nii.gz"))
-        rows.append((sub, f"{ages[i]:.1f}", sexes[i]))
+    with progress_bar(n_subjects, "make_phantom_cohort", progress, "subject") as bar:
+        for i in range(n_subjects):
+            sub = f"sub-{i + 1:0{width}d}"
+            anat = root / sub / "anat"
+            anat.mkdir(parents=True, exist_ok=True)
+            img, lab = make_phantom(shape, float(ages[i]), np.random.default_rng(seeds[i]))
+            ants.image_write(img, os.fspath(anat / f"{sub}_T1w.nii.gz"))
+            if labels:
+                ants.image_write(lab.clone("unsigned char"), os.fspath(anat / f"{sub}_dseg.nii.gz"))
+            rows.append((sub, f"{ages[i]:.1f}", sexes[i]))
+            bar.update()
     description = {
         "Name": "nitrain phantom cohort",
         "BIDSVersion": "1.9.0",

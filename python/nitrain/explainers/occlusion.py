@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from nitrain import _core
+from nitrain._progress import progress_bar
 from nitrain.explainers._model import expected_shape, predictor
 from nitrain.samplers._extract import extract_slices, image_array
 
@@ -39,6 +40,8 @@ class OcclusionExplainer:
     ``sampler``: a ``SliceSampler`` to explain a 2-D model applied slice by slice to a 3-D image (the
     volume's prediction is the mean over its slices, as ``ModelTrainer.predict(reduce='record')`` does).
     ``transforms``: applied to the image first; the map is in the transformed image's space.
+    ``progress``: ``True`` shows a progress bar over the patches, ``False`` hides it, ``None`` shows it
+    when stderr is a terminal or in a Jupyter notebook.
     The occluded copies are built in batches by a Rust kernel.
     """
 
@@ -53,6 +56,7 @@ class OcclusionExplainer:
         sampler=None,
         transforms=None,
         channels: str = "auto",
+        progress=None,
     ):
         if isinstance(patch_size, int | np.integer):
             patch_size = (int(patch_size),)
@@ -73,7 +77,9 @@ class OcclusionExplainer:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"OcclusionExplainer: batch_size must be a positive integer, got {batch_size!r}")
         self.model, self.baseline, self.batch_size, self.target = model, baseline, batch_size, int(target)
-        self.sampler, self.transforms = sampler, list(transforms or [])
+        if progress is not None and not isinstance(progress, bool):
+            raise TypeError(f"OcclusionExplainer: progress must be True, False or None, got {progress!r}")
+        self.sampler, self.transforms, self.progress = sampler, list(transforms or []), progress
         self._predict = predictor(model, channels, batch_size)
 
     def _sizes(self, shape):
@@ -137,6 +143,7 @@ class OcclusionExplainer:
             per_slice[window.start : window.stop] = self._checked(
                 lambda: self._predict(extract_slices([arr], served, a))[:, self.target], shape
             )
+        bar = progress_bar(len(origins), "OcclusionExplainer", self.progress, "patch")
         for s in range(0, len(origins), self.batch_size):
             part = origins[s : s + self.batch_size]
             out = buf[: len(part)]
@@ -159,4 +166,6 @@ class OcclusionExplainer:
                 region = tuple(slice(b, b + p) for b, p in zip(o, ps, strict=True))
                 total[region] += c
                 count[region] += 1
+            bar.update(len(part))
+        bar.close()
         return _to_image((total / np.maximum(count, 1)).astype(np.float32), image)

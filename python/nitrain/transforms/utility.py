@@ -164,15 +164,50 @@ class LabelsToChannels(BaseTransform):
         return out
 
 
-class CustomFunction(BaseTransform):
-    """Apply ``fn(image, **kwargs)``, which must return an ``ants.ANTsImage`` (a ``TypeError`` names ``fn``
-    otherwise). Applied to every image of a co-transform, label maps included."""
+class _FunctionTransform(BaseTransform):
+    """What ``CustomFunction`` and ``NumpyFunction`` share: the function, its keyword arguments and a cache
+    key that is the same in every process."""
 
-    def __init__(self, fn, **kwargs):
+    def __init__(self, fn, cache_key=None, **kwargs):
+        name = type(self).__name__
         if not callable(fn):
-            raise TypeError(f"CustomFunction: fn must be callable, got {fn!r}")
+            raise TypeError(f"{name}: fn must be callable, got {fn!r}")
+        if cache_key is not None and (not isinstance(cache_key, str) or not cache_key):
+            raise TypeError(f"{name}: cache_key must be a non-empty string or None, got {cache_key!r}")
         self.fn = fn
         self.kwargs = kwargs
+        self._cache_key = cache_key
+
+    def cache_key(self) -> str:
+        """What dataset caches key this transform by: ``cache_key`` when given, else the function's module,
+        qualified name and a hash of its code, defaults, closure values and the globals it reads (see
+        ``nitrain.transforms._keys``); plus the keyword arguments. A function or argument without a stable
+        key (e.g. one that reads a global model object) gets a key private to this transform and process:
+        cached entries are then not shared with other processes (pass ``cache_key`` to share them)."""
+        from nitrain.transforms._keys import Unkeyable, callable_key, process_local_key, value_key
+
+        try:
+            fn = repr(self._cache_key) if self._cache_key is not None else callable_key(self.fn)
+            return f"fn={fn}, kwargs={value_key(self.kwargs)}"
+        except Unkeyable:
+            return process_local_key(self)
+
+    def __repr__(self) -> str:
+        shown = f"fn={_fn_name(self.fn)}"
+        if self.kwargs:
+            shown += ", " + ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
+        if self._cache_key is not None:
+            shown += f", cache_key={self._cache_key!r}"
+        return f"{type(self).__name__}({shown})"
+
+
+class CustomFunction(_FunctionTransform):
+    """Apply ``fn(image, **kwargs)``, which must return an ``ants.ANTsImage`` (a ``TypeError`` names ``fn``
+    otherwise). Applied to every image of a co-transform, label maps included.
+
+    ``cache_key``: a name for what ``fn`` computes, for dataset caches; change it when ``fn`` changes.
+    Without it the key is made from ``fn``'s code and the values it uses (see ``cache_key()``).
+    """
 
     def apply(self, image, params: dict, label: bool = False):
         out = self.fn(image, **self.kwargs)
@@ -183,19 +218,16 @@ class CustomFunction(BaseTransform):
         return out
 
 
-class NumpyFunction(BaseTransform):
+class NumpyFunction(_FunctionTransform):
     """Apply ``fn(array, **kwargs)`` to a copy of the image's pixel array and wrap the result, which must
     have the same shape, in a new image with the input's spacing, origin and direction.
 
     Results of dtype float32, float64 or uint8 keep it (bool becomes uint8); any other dtype becomes
     float32. Applied to every image of a co-transform, label maps included.
-    """
 
-    def __init__(self, fn, **kwargs):
-        if not callable(fn):
-            raise TypeError(f"NumpyFunction: fn must be callable, got {fn!r}")
-        self.fn = fn
-        self.kwargs = kwargs
+    ``cache_key``: a name for what ``fn`` computes, for dataset caches; change it when ``fn`` changes.
+    Without it the key is made from ``fn``'s code and the values it uses (see ``cache_key()``).
+    """
 
     def apply(self, image, params: dict, label: bool = False):
         src = image.numpy()
