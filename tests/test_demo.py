@@ -120,3 +120,46 @@ def test_recalibration_refuses_a_model_of_no_framework():
 
     with pytest.raises(TypeError, match="torch.nn.Module or a keras 3 model"):
         recalibrate_batchnorm(lambda x: x, [])
+
+
+def test_demo_reports_each_stage_and_names_the_task(tmp_path, capsys):
+    """Not a terminal: one line per stage. The model is a regression CNN, not a 'Classifier'."""
+    pytest.importorskip("torch")
+    from nitrain.demo import STAGES, run_demo
+
+    run_demo(tmp_path / "demo", n_subjects=10, size=16, epochs=1)
+    out = capsys.readouterr().out
+    stages = [line for line in out.splitlines() if line.startswith("[")]
+    assert [line.split("]")[0] + "]" for line in stages] == [f"[{k}/6]" for k in range(1, 7)]
+    assert len(STAGES) == 6
+    assert stages[0].startswith("[1/6] writing a phantom cohort of 10 subjects (16^3)")
+    assert stages[2].startswith("[3/6] training a 2-D 'basic' CNN (torch, regression) to predict age")
+    assert "up to 1 epoch of" in stages[2]
+    assert stages[4].startswith("[5/6] explaining")
+    assert "Classifier" not in out
+
+    run_demo(tmp_path / "demo", n_subjects=10, size=16, epochs=1, verbose=0)
+    assert capsys.readouterr().out == ""
+
+
+def test_demo_stages_are_a_bar_in_a_terminal(monkeypatch, capsys):
+    import nitrain._progress
+    from nitrain.demo import _Stages
+
+    monkeypatch.setattr(nitrain._progress, "interactive", lambda: True)
+    stages = _Stages(3, verbose=1)
+    stages.start("first")
+    stages.start("second: with details")
+    assert stages.bar.n == 1 and stages.bar.desc.startswith("nitrain demo [2/3] second")
+    stages.say("a result")
+    stages.start("third")
+    stages.close()
+    assert stages.bar.n == 3
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == [
+        "[1/3] first",
+        "[2/3] second: with details",
+        "a result",
+        "[3/3] third",
+    ]
+    assert "nitrain demo [3/3] third" in captured.err

@@ -35,14 +35,19 @@ def _bench(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from nitrain.demo import run_demo
 
-    metrics = run_demo(
-        args.out,
-        n_subjects=args.subjects,
-        size=args.size,
-        epochs=args.epochs,
-        framework=args.framework,
-        verbose=0 if args.quiet else 1,
-    )
+    try:
+        metrics = run_demo(
+            args.out,
+            n_subjects=args.subjects,
+            size=args.size,
+            epochs=args.epochs,
+            framework=args.framework,
+            verbose=0 if args.quiet else 1,
+        )
+    except ImportError as e:  # the framework is not installed: the message says what to install
+        message = str(e) if str(e).startswith("nitrain demo") else f"nitrain demo: {e}"
+        print(message, file=sys.stderr)
+        return 2
     return 0 if metrics["r2"] == metrics["r2"] else 1
 
 
@@ -50,11 +55,35 @@ def _train(args: argparse.Namespace) -> int:
     from nitrain.config import ConfigError, run
 
     try:
-        run(args.config)
+        run(args.config, epochs=args.epochs, output=args.output, framework=args.framework)
     except ConfigError as e:
-        print(f"nitrain train: {e}", file=sys.stderr)
+        print(f"nitrain train: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _train_epilog() -> str:
+    from nitrain.config import EXAMPLE
+
+    return (
+        "CONFIG is a .toml, .yaml or .yml file (YAML takes the same keys and values).\n"
+        "A complete example, with every accepted key:\n\n"
+        f"{EXAMPLE}\n"
+        "Written to OUTPUT: history.json, checkpoints/final (the model at the end),\n"
+        "checkpoints/best (the best epoch by trainer.monitor) and checkpoints/epoch_XXX\n"
+        "(every checkpoint_freq epochs); .pt for torch, .weights.h5 for keras.\n"
+        "A config or data error prints one line and exits with status 2."
+    )
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -75,7 +104,10 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import nitrain
+
     parser = argparse.ArgumentParser(prog="nitrain", description="Medical-imaging-native deep learning.")
+    parser.add_argument("--version", action="version", version=f"nitrain {nitrain.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     bench = sub.add_parser(
         "bench", help="benchmark sampling and transforms against numpy/scipy, ANTs, TorchIO and MONAI"
@@ -94,8 +126,19 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--epochs", type=int, default=40)
     demo.add_argument("--quiet", action="store_true")
     demo.set_defaults(func=_demo)
-    train = sub.add_parser("train", help="train from a TOML/YAML config (see nitrain.config)")
-    train.add_argument("config")
+    train = sub.add_parser(
+        "train",
+        help="train from a TOML/YAML config (nitrain train --help shows a complete one)",
+        description="Train the pipeline a TOML or YAML config describes.",
+        epilog=_train_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    train.add_argument("config", help="the config file (.toml, .yaml or .yml)")
+    train.add_argument("--epochs", type=_positive_int, help="train this many epochs (overrides epochs)")
+    train.add_argument("--output", help="write the results into this folder (overrides output)")
+    train.add_argument(
+        "--framework", choices=["torch", "keras"], help="build the model for this framework (model.framework)"
+    )
     train.set_defaults(func=_train)
     info = sub.add_parser("info", help="versions, threads, frameworks and GPU found")
     info.set_defaults(func=_info)

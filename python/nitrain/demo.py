@@ -35,7 +35,12 @@ def run_demo(
 
     ``framework``: 'torch' (checkpoints ``.pt``, weights as safetensors) or 'keras' (keras 3, channels-last;
     checkpoints and registered weights ``.weights.h5``). The data, split, loaders, architecture, training
-    settings and report are the same for both."""
+    settings and report are the same for both.
+
+    ``verbose=1`` reports the six stages (``STAGES``: writing the cohort, reading it, training, testing,
+    explaining, writing the report): a ``tqdm.auto`` bar over the stages when stderr is a terminal or in a
+    notebook, else one line ``[k/6] ...`` per stage on stdout; plus the results and the trainer's own
+    progress. ``verbose=0`` prints nothing."""
     from nitrain._frameworks import require_keras, require_torch
 
     if framework == "torch":
@@ -52,12 +57,16 @@ def run_demo(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(seed)
-    say = print if verbose else (lambda *a, **k: None)
+    stages = _Stages(len(STAGES), verbose)
+    say = stages.say
 
     cohort = out / "cohort"
     if not (cohort / "participants.tsv").exists():
-        say(f"writing a phantom cohort of {n_subjects} subjects ({size}^3) to {cohort}")
+        stages.start(f"writing a phantom cohort of {n_subjects} subjects ({size}^3) to {cohort}")
         datasets.make_phantom_cohort(cohort, n_subjects=n_subjects, seed=seed, shape=(size,) * 3)
+    else:
+        stages.start(f"using the phantom cohort already in {cohort}")
+    stages.start("reading the cohort (clipped, normalised and cached in memory)")
     dataset = datasets.FolderDataset(
         cohort,
         x={"pattern": "sub-*/anat/*_T1w.nii.gz"},
@@ -98,11 +107,17 @@ def run_demo(
             utils.ModelCheckpoints(freq=10, directory=str(out / "checkpoints"), save_best=True),
         ],
     )
-    say(f"training {type(model).__name__} on {len(train)} subjects ({len(train_loader)} batches per epoch)")
+    spec = model.nitrain_spec
+    stages.start(
+        f"training a {spec['dim']}-D '{spec['name']}' CNN ({framework}, {spec['mode']}) to predict age from "
+        f"slices: {len(train)} training and {len(val)} validation subjects, up to {epochs} "
+        f"epoch{'' if epochs == 1 else 's'} of {len(train_loader)} batches"
+    )
     history = trainer.fit(train_loader, epochs=epochs, validation=val_loader)
     calib = loaders.DatasetLoader(train, batch_size=len(train), shuffle=True, sampler=sampler, seed=seed + 1)
     recalibrate_batchnorm(model, calib)
 
+    stages.start(f"testing on {len(test)} held-out subjects")
     pred = np.asarray(trainer.predict(test_loader, reduce="record"), float).reshape(-1) * sd + mu
     truth = np.array([test[i][1] for i in range(len(test))], float) * sd + mu
     metrics = {
@@ -116,7 +131,9 @@ def run_demo(
     say(f"held-out subjects: MAE {metrics['mae_years']:.1f} years, R^2 {metrics['r2']:.3f}")
 
     # Explain one held-out subject: which regions move the predicted age?
-    subject, _ = test[int(np.argmax(truth))]
+    oldest = int(np.argmax(truth))
+    stages.start(f"explaining the prediction for the oldest held-out subject, {test.ids[oldest]} (occlusion)")
+    subject, _ = test[oldest]
     explainer = explainers.OcclusionExplainer(
         model,
         patch_size=(size // 8,) * 3,
@@ -132,6 +149,7 @@ def run_demo(
     heat.to_file(str(heat_path))
     plot.overlay(subject, heat, path=out / "explanation.png", axis=2, n_slices=6)
 
+    stages.start("writing the report and the model card")
     _curve(history, out / "training_curve.png")
     # The model card goes into a registry inside the report folder (the environment is restored after).
     saved = {k: os.environ.get(k) for k in ("NITRAIN_HOME", "NITRAIN_REGISTRY")}
@@ -160,9 +178,54 @@ def run_demo(
                 os.environ[k] = v
     metrics["seconds"] = time.perf_counter() - started
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    stages.close()
     say(f"report in {out}: metrics.json, training_curve.png, explanation.png/.nii.gz, checkpoints/")
     say(f"model card {card['id']} in {out / 'registry'}")
+    say(f"done in {metrics['seconds']:.0f} s")
     return metrics
+
+
+#: the stages ``run_demo`` reports, in order
+STAGES = ("cohort", "reading", "training", "testing", "explaining", "report")
+
+
+class _Stages:
+    """Progress over the demo's stages. When someone is watching (``nitrain._progress.interactive()``: a
+    terminal or a notebook) a ``tqdm.auto`` bar counts the stages and shows the current one, and messages go
+    through ``tqdm.write`` so the bar stays in place; otherwise each stage is one line ``[k/n] what``.
+    Nothing at all with ``verbose=0``."""
+
+    def __init__(self, total: int, verbose: int):
+        from nitrain._progress import interactive
+
+        self.total, self.done, self.verbose = total, 0, bool(verbose)
+        self.bar = None
+        if self.verbose and interactive():
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, unit="stage", position=0, leave=True, dynamic_ncols=True)
+
+    def say(self, text: str) -> None:
+        if not self.verbose:
+            return
+        if self.bar is not None:
+            self.bar.write(text)
+        else:
+            print(text, flush=True)
+
+    def start(self, text: str) -> None:
+        """Begin the next stage (the previous one is complete)."""
+        if self.bar is not None and self.done:
+            self.bar.update(1)
+        self.done += 1
+        self.say(f"[{self.done}/{self.total}] {text}")
+        if self.bar is not None:
+            self.bar.set_description(f"nitrain demo [{self.done}/{self.total}] {text.split(':')[0]}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.update(self.total - self.bar.n)
+            self.bar.close()
 
 
 def recalibrate_batchnorm(model, loader) -> None:
