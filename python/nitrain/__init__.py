@@ -5,6 +5,9 @@ from importlib.metadata import version as _version
 
 from nitrain._memory import buffer_pool_state, set_buffer_pool_limit
 from nitrain._threads import get_num_threads, set_num_threads
+from nitrain.trainers._keras_saving import watch_keras as _watch_keras
+
+_watch_keras()  # keras.models.load_model finds the losses and metrics ModelTrainer compiled into a model
 
 try:
     __version__ = _version("nitrain")

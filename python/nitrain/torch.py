@@ -1,7 +1,10 @@
-"""The torch pieces of nitrain in one place: trainer, checkpoints, tensor loaders, predictions as images
-(``nitrain.keras`` and ``nitrain.tensorflow`` are the same for keras).
+"""The torch pieces of nitrain in one place: trainer, checkpoints, tensor loaders, a collate function for
+datasets of ANTs images, predictions as images (``nitrain.keras`` and ``nitrain.tensorflow`` are the same
+for keras).
 
-Importing this module needs torch (``pip install 'nitrain[torch]'``); ``import nitrain`` does not.
+Importing this module needs torch (``pip install 'nitrain[torch]'``); ``import nitrain`` does not. It
+registers ANTs images in torch's ``default_collate_fn_map``: ``DataLoader(dataset, batch_size=4)`` over a
+nitrain dataset then stacks its images into ``(N, 1, *spatial)`` float32 tensors (see ``collate``).
 """
 
 from __future__ import annotations
@@ -16,10 +19,19 @@ except ImportError as e:  # pragma: no cover - exercised in a subprocess without
 import numpy as np
 
 from nitrain._images import prediction_to_image
+from nitrain.loaders.torch import TorchLoader, collate
 from nitrain.trainers._checkpoint import load_checkpoint, save_checkpoint
 from nitrain.trainers.trainer import ModelTrainer, _check_torch_model
 
-__all__ = ["TorchTrainer", "load_checkpoint", "prediction_to_image", "save_checkpoint", "to_tensor_loader"]
+__all__ = [
+    "TorchLoader",
+    "TorchTrainer",
+    "collate",
+    "load_checkpoint",
+    "prediction_to_image",
+    "save_checkpoint",
+    "to_tensor_loader",
+]
 
 
 class TorchTrainer(ModelTrainer):
@@ -51,8 +63,8 @@ class _TensorLoader:
 
 
 def to_tensor_loader(loader, pin_memory: bool = False):
-    """The loader's batches as torch tensors: ``loader.to_torch()`` when it has one (a DatasetLoader),
-    else a wrapper converting each numpy ``(x, y)`` batch."""
+    """The loader's batches as torch tensors: ``loader.to_torch()`` when it has one (a DatasetLoader:
+    channels-first), else a wrapper converting each numpy ``(x, y)`` batch as it is."""
     if hasattr(loader, "to_torch"):
         return loader.to_torch(pin_memory=pin_memory)
     return _TensorLoader(loader)

@@ -162,8 +162,10 @@ def test_bad_arguments(dataset):
 def test_torch_adapter(dataset):
     torch = pytest.importorskip("torch")
     ld = loaders.DatasetLoader(dataset, 2, sampler=samplers.SliceSampler(8), seed=0)
-    x, y = next(iter(ld.to_torch()))
-    assert isinstance(x, torch.Tensor) and x.shape == (8, 20, 22, 1) and x.dtype == torch.float32
+    x, y = next(iter(ld.to_torch()))  # channels-first by default, what torch convolutions take
+    assert isinstance(x, torch.Tensor) and x.shape == (8, 1, 20, 22) and x.dtype == torch.float32
+    x, y = next(iter(ld.to_torch(channels="last")))
+    assert x.shape == (8, 20, 22, 1)
 
 
 def test_label_sampler_centres_blocks_on_the_requested_labels(cohort):
@@ -255,7 +257,8 @@ def test_to_torch_channels_first_moves_x_and_image_targets(cohort):
     assert x.shape == (8, 1, 20, 22) and y.shape == (8, 1, 20, 22) and x.is_contiguous()
     assert torch.equal(x, torch.from_numpy(np.moveaxis(x_last, -1, 1)))
     assert torch.equal(y, torch.from_numpy(np.moveaxis(y_last, -1, 1)))
-    assert ld.to_torch(channels="first").channel == "first" and ld.to_torch().channel == "last"
+    assert ld.to_torch(channels="first").channel == ld.to_torch().channel == "first"
+    assert ld.to_torch(channels="last").channel == "last" and ld.to_torch(channels=None).channel == "last"
     flat = loaders.DatasetLoader(ds, 2, sampler=samplers.SliceSampler(8, axis=2), expand_dims=None, seed=0)
     x, y = next(iter(flat.to_torch(channels="first")))
     assert x.shape == (8, 1, 20, 22) and y.shape == (8, 1, 20, 22)  # the channel axis is inserted

@@ -43,7 +43,7 @@ def test_checkpoint_round_trip(tmp_path):
 def test_to_tensor_loader():
     loader = make_loader(regression_dataset(8), batch_size=4)
     x, y = next(iter(nt.to_tensor_loader(loader)))
-    assert isinstance(x, torch.Tensor) and x.shape == (4, 8, 8, 1) and y.shape == (4,)
+    assert isinstance(x, torch.Tensor) and x.shape == (4, 1, 8, 8) and y.shape == (4,)  # channels-first
     plain = [(np.zeros((2, 3), np.float32), np.ones(2, np.float32))]
     wrapped = nt.to_tensor_loader(plain)
     assert len(wrapped) == 1

@@ -7,6 +7,7 @@ imports it only when called.
 
 from __future__ import annotations
 
+import copy
 import threading
 
 from nitrain._frameworks import require_keras
@@ -16,6 +17,7 @@ keras = require_keras("DatasetLoader.to_keras")
 
 #: keras reads this many items to learn the shapes before an epoch begins (NUM_BATCHES_FOR_TENSOR_SPEC).
 _PEEK = 2
+_END = object()
 
 
 def as_keras_batch(x, y):
@@ -23,22 +25,51 @@ def as_keras_batch(x, y):
     return (tuple(x) if isinstance(x, list | tuple) else x), y
 
 
+def _random_access(loader):
+    """``get(epoch, i)``: batch ``i`` of loader epoch ``epoch``, for a DatasetLoader without a sampler
+    (one image-batch is one batch, made from the epoch's plan: the same arrays its ``for`` loop serves);
+    None for other loaders, which can only be read in sequence."""
+    if getattr(loader, "sampler", _END) is not None:
+        return None
+    plan_of, prepare = getattr(loader, "_plan", None), getattr(loader, "_prepare", None)
+    if plan_of is None or prepare is None:
+        return None
+    cache: dict = {}
+
+    def get(epoch: int, i: int):
+        if cache.get("epoch") != epoch:
+            cache.clear()
+            cache.update(epoch=epoch, plan=plan_of(epoch))
+        indices, rng = cache["plan"][i]
+        items = prepare(indices, copy.deepcopy(rng))  # a copy: the same draws however often it is asked
+        if len(items) != 1:
+            raise RuntimeError(f"to_keras: image-batch {i} gave {len(items)} batches, expected 1")
+        return items[0]
+
+    return get
+
+
 class KerasLoader(keras.utils.PyDataset):
-    """Serve ``loader`` to keras: ``len`` is the loader's batches per epoch, and the items of one keras
-    epoch are the batches of one loader epoch (its own seeded order and random transforms).
+    """Serve ``loader`` to keras: ``len`` is the loader's batches per epoch, item ``i`` is batch ``i`` of
+    the current loader epoch, and each keras epoch is one loader epoch (its own seeded order and random
+    transforms). Shuffle with the loader.
 
-    The loader is a producer (one ``for`` loop = one epoch, batches made in sequence, the next one
-    prepared in the background), not random access, so item ``i`` is the epoch's next batch: asked for
-    in order (keras' ``shuffle=False``) item ``i`` is batch ``i`` exactly; in any other order (keras'
-    default ``shuffle=True``, which only re-orders an order the loader already shuffled) each batch is
-    still served once per epoch. Shuffle with the loader. The items keras reads to learn the shapes before
-    the first epoch are kept and served again in that epoch, so no batch is lost or repeated and the
-    loader's epochs line up with keras' epochs. Works with one worker (the default); several threads are
-    serialised; ``use_multiprocessing`` is not supported (a loader keeps its own background thread).
+    The loader is a producer (one ``for`` loop = one epoch, the next batch prepared in the background):
+    items asked for in order (keras' ``shuffle=False``) come from it. Items asked for out of order
+    (keras' default ``shuffle=True``) are made directly, batch ``i`` of the epoch's plan, when the loader
+    is a DatasetLoader without a sampler; a loader with a sampler (several batches per image-batch), or
+    any other iterable, can only serve in order and raises a RuntimeError saying so: pass
+    ``shuffle=False`` to ``model.fit``. Never a different batch than the one asked for.
 
-    ``on_epoch_begin`` / ``on_epoch_end`` (called by keras around each epoch) bracket one loader epoch;
-    asking for more items than an epoch has also starts the next one. ``channel`` is the layout
-    served: ``channels`` ('first' / 'last') when given, else the loader's.
+    Asking again for an item of the epoch serves the same batch (a DatasetLoader without a sampler makes
+    it again; other loaders repeat only the batch just served and the items keras read to learn the
+    shapes before the epoch began). A new loader epoch begins with the first item asked for after
+    keras' ``on_epoch_end``, or, when indexing by hand, after every item of the epoch has been served.
+    The loader's ``len`` must be exact: an epoch that ends early or runs long raises an IndexError (a
+    DatasetLoader with a sampler counts its batches from the first record's shape). Works with one worker
+    (the default); several threads are serialised; ``use_multiprocessing`` is not supported (a loader
+    keeps its own background thread). ``channel`` is the layout served: ``channels`` ('first' / 'last')
+    when given, else the loader's.
     """
 
     def __init__(self, loader, channels: str | None = None):
@@ -57,10 +88,14 @@ class KerasLoader(keras.utils.PyDataset):
         self.target = check_channels("to_keras", channels)
         self.channel = self.source if channels is None else channels
         self.epochs_started = 0  # loader epochs this adapter has begun
+        self._random = _random_access(loader)
         self._lock = threading.Lock()
-        self._iter = None
+        self._epoch = None  # the loader's epoch number being served (None: none begun)
+        self._iter = None  # that epoch's batches in order (None: the epoch is served by random access)
         self._produced = 0
-        self._kept: dict[int, tuple] = {}  # peeked items, served again once the epoch begins
+        self._served: set[int] = set()  # items served in this epoch (since keras began it)
+        self._kept: dict[int, tuple] = {}  # items read before keras began the epoch, served again in it
+        self._last = None  # (index, batch) served last
         self._begun = False
 
     def __len__(self) -> int:
@@ -70,17 +105,42 @@ class KerasLoader(keras.utils.PyDataset):
     def num_batches(self):
         return self.n_batches
 
+    # -- epochs --------------------------------------------------------------------------------------
     def _close(self):
         if self._iter is not None and hasattr(self._iter, "close"):
             self._iter.close()  # stops a DatasetLoader's background thread
-        self._iter, self._produced, self._begun = None, 0, False
+        self._epoch, self._iter, self._produced, self._begun, self._last = None, None, 0, False, None
+        self._served.clear()
         self._kept.clear()
 
+    def _begin(self, index: int):
+        """Start the loader's next epoch: in sequence from item 0, else by random access."""
+        begun = self._begun
+        self._close()
+        self._begun = begun
+        if index != 0 and self._random is None:
+            self._out_of_order(index)
+        self.epochs_started += 1
+        self._epoch = getattr(self.loader, "epoch", self.epochs_started - 1)
+        if index == 0:
+            self._iter = iter(self.loader)  # a DatasetLoader counts the epoch when it starts
+        else:
+            self.loader.epoch += 1  # what its ``for`` loop would have counted
+
+    def _out_of_order(self, index: int):
+        why = (
+            "its sampler makes several batches from each image-batch"
+            if getattr(self.loader, "sampler", None) is not None
+            else f"{type(self.loader).__name__} is not a DatasetLoader"
+        )
+        raise RuntimeError(
+            f"to_keras: keras asked for batch {index} of the epoch, but this loader makes its batches in "
+            f"sequence ({why}) and the next one is batch {self._produced}; pass shuffle=False to "
+            "model.fit (shuffle with the loader instead: DatasetLoader(shuffle=True))"
+        )
+
+    # -- batches -------------------------------------------------------------------------------------
     def _next_batch(self):
-        if self._iter is None or self._produced >= self.n_batches:
-            self._close()
-            self._iter = iter(self.loader)
-            self.epochs_started += 1
         try:
             x, y = next(self._iter)
         except StopIteration:
@@ -89,6 +149,19 @@ class KerasLoader(keras.utils.PyDataset):
                 f"{self.n_batches} (do all records have the first record's shape?)"
             ) from None
         self._produced += 1
+        if self._produced == self.n_batches and next(self._iter, _END) is not _END:
+            raise IndexError(
+                f"to_keras: the loader's epoch has more batches than its length {self.n_batches} (do all "
+                "records have the first record's shape?)"
+            )
+        return as_keras_batch(*move_channels(x, y, self.source, self.target))
+
+    def _make(self, index: int):
+        if self._iter is not None and index == self._produced:
+            return self._next_batch()
+        if self._random is None:
+            self._out_of_order(index)
+        x, y = self._random(self._epoch, index)
         return as_keras_batch(*move_channels(x, y, self.source, self.target))
 
     def __getitem__(self, index):
@@ -96,21 +169,31 @@ class KerasLoader(keras.utils.PyDataset):
         if not 0 <= index < self.n_batches:
             raise IndexError(f"to_keras: batch index {index} out of range for {self.n_batches} batches")
         with self._lock:
+            if self._epoch is not None and len(self._served) >= self.n_batches:
+                self._close()  # every item served (indexing by hand): the next epoch
             if index in self._kept:
-                return self._kept.pop(index) if self._begun else self._kept[index]
-            batch = self._next_batch()
-            if not self._begun and index < _PEEK:
-                self._kept[index] = batch
+                batch = self._kept.pop(index) if self._begun else self._kept[index]
+            elif self._last is not None and self._last[0] == index:
+                batch = self._last[1]
+            else:
+                if self._epoch is None:
+                    self._begin(index)
+                batch = self._make(index)
+                if not self._begun and index < _PEEK:
+                    self._kept[index] = batch
+            self._served.add(index)
+            self._last = (index, batch)
             return batch
 
     def on_epoch_begin(self):
         with self._lock:
             self._begun = True
+            self._served.clear()  # keras' epoch starts here; the items it peeked at are served again
 
     def on_epoch_end(self):
         """Finish the loader epoch, unless only the shapes were read (keras' reset after peeking)."""
         with self._lock:
-            peeked_only = not self._begun and self._produced <= len(self._kept)
+            peeked_only = not self._begun and self._epoch is not None and self._served <= set(self._kept)
             if not peeked_only:
                 self._close()
 

@@ -285,8 +285,19 @@ class DatasetLoader:
 
     # -- iteration -----------------------------------------------------------------------------------
     def __iter__(self):
+        yield from self._serve(self._next_plan())
+
+    def _next_plan(self):
+        """The plan of epoch ``self.epoch`` (its image-batches, each with its own generator); ``epoch``
+        moves on by one. ``to_torch()`` takes every k-th image-batch of it in each of k DataLoader
+        workers."""
         plan = self._plan(self.epoch)
         self.epoch += 1
+        return plan
+
+    def _serve(self, plan):
+        """The ``(x, y)`` batches of ``plan``'s image-batches, in order (the next one prepared in a
+        background thread when ``prefetch`` > 0)."""
         if self.prefetch == 0:
             for indices, rng in plan:
                 yield from self._prepare(indices, rng)
@@ -328,12 +339,18 @@ class DatasetLoader:
                 except queue.Empty:
                     worker.join(timeout=0.05)
 
-    def to_torch(self, pin_memory: bool = False, channels: str | None = None):
-        """Iterate as torch tensors (zero-copy from the numpy batches).
+    def to_torch(self, pin_memory: bool = False, channels: str | None = "first"):
+        """This loader's batches as torch tensors (zero-copy from the numpy batches), as a
+        ``torch.utils.data.IterableDataset`` (``nitrain.loaders.torch.TorchLoader``): iterate it directly,
+        or hand it to ``DataLoader(..., batch_size=None, num_workers=k)``, whose k workers prepare disjoint
+        shares of each epoch's image-batches (the same batches as without workers).
 
-        ``channels='first'`` serves ``(N, C, *spatial)`` for torch convolutions whatever ``expand_dims``
-        the loader uses (the channel axis moved, or inserted when the loader has none; image targets
-        move with x); 'last' the other way; None (default) serves the batches as they are."""
+        ``channels='first'`` (default) serves ``(N, C, *spatial)``, what torch convolutions take, whatever
+        ``expand_dims`` the loader uses (the channel axis moved, or inserted when the loader has none;
+        image targets move with x); 'last' serves ``(N, *spatial, C)``; None the batches as the loader
+        makes them. ``pin_memory`` pins each batch when CUDA is available (in the main process only:
+        with DataLoader workers, pass ``pin_memory=True`` to the DataLoader instead). Epochs with
+        DataLoader workers: see ``TorchLoader``."""
         from nitrain.loaders.torch import TorchLoader
 
         return TorchLoader(self, pin_memory=pin_memory, channels=channels)
@@ -343,10 +360,12 @@ class DatasetLoader:
         is batch ``i`` of the current epoch, and each keras epoch (``on_epoch_end``) starts the loader's
         next epoch, with its own seeded order and random transforms. Several inputs come as a tuple.
 
-        The loader produces batches in sequence, so keras must ask for them in order: keep keras'
-        ``shuffle=False`` (shuffling is the loader's job) and one worker (the default); the loader already
-        prepares the next batch in a background thread. ``channels`` as in ``to_torch`` (keras
-        convolutions are channels-last, what the loader serves by default)."""
+        Item ``i`` is always batch ``i``: without a sampler any order works (keras' default shuffle
+        included); with a sampler the batches are made in sequence, so pass ``shuffle=False`` to
+        ``model.fit`` (shuffling is the loader's job; an out-of-order request raises). Keep one worker
+        (the default); the loader already prepares the next batch in a background thread. ``channels``:
+        'first', 'last', or None (default: as the loader serves them; keras convolutions are channels-last,
+        the loader's default)."""
         from nitrain.loaders.keras import KerasLoader
 
         return KerasLoader(self, channels=channels)
@@ -355,8 +374,8 @@ class DatasetLoader:
         """A ``tf.data.Dataset`` of this loader's ``(x, y)`` batches (x a tuple for several inputs). Every
         iteration over it (every keras epoch) is one loader epoch. Its ``element_spec`` is exact: float32,
         the shapes of the first batch with the batch axis None. ``prefetch``: 'auto'
-        (``tf.data.AUTOTUNE``), a number of batches, or 0 / None for none. ``channels`` as in
-        ``to_torch``."""
+        (``tf.data.AUTOTUNE``), a number of batches, or 0 / None for none. ``channels``: 'first', 'last',
+        or None (default: as the loader serves them)."""
         from nitrain.loaders.tensorflow import to_tf_dataset
 
         return to_tf_dataset(self, prefetch=prefetch, channels=channels)

@@ -10,6 +10,8 @@ import numpy as np
 from nitrain._frameworks import require_tensorflow
 from nitrain.loaders.loader import check_channels, first_batch, move_channels
 
+_END = object()
+
 
 def _spec(tf, a, what: str):
     a = np.asarray(a)
@@ -21,11 +23,16 @@ def _spec(tf, a, what: str):
 def to_tf_dataset(loader, prefetch="auto", channels: str | None = None):
     """``loader`` (a DatasetLoader or any re-iterable of numpy ``(x, y)`` batches) as a ``tf.data.Dataset``.
 
-    Each iteration of the dataset runs one ``for`` loop over the loader (one seeded loader epoch). The
-    ``element_spec`` is ``(x, y)`` with x a tuple for several inputs; every tensor's dtype and shape are
-    those of the first batch, the batch axis None (the last batch may be short). ``prefetch``: 'auto'
-    (``tf.data.AUTOTUNE``), a number of batches, or 0 / None for none. ``channels``: 'first', 'last' or
-    None, as in ``DatasetLoader.to_torch``.
+    Each iteration of the dataset runs one ``for`` loop over the loader (one seeded loader epoch), so
+    ``model.fit(ds, epochs=k)`` trains on k loader epochs. The ``element_spec`` is ``(x, y)`` with x a
+    tuple for several inputs; every tensor's dtype and shape are those of the first batch, the batch axis
+    None (the last batch may be short). When the loader has a length, that is the dataset's cardinality
+    (keras then knows the steps per epoch from the start), and every epoch is checked against it: one
+    that ends early or runs long raises an error instead of losing or dropping batches. A DatasetLoader
+    with a sampler counts its batches from the first record's image shape, so with images of different
+    shapes its length, and this check, can be wrong. ``prefetch``: 'auto' (``tf.data.AUTOTUNE``), a
+    number of batches, or 0 / None for none. ``channels``: 'first', 'last' or None, as in
+    ``DatasetLoader.to_torch``.
     """
     tf = require_tensorflow("to_tensorflow")
     target = check_channels("to_tensorflow", channels)
@@ -34,24 +41,51 @@ def to_tf_dataset(loader, prefetch="auto", channels: str | None = None):
     ):
         raise ValueError(f"to_tensorflow: prefetch must be 'auto', an integer >= 0 or None, got {prefetch!r}")
     source = getattr(loader, "channel", "last")
+    try:
+        n = int(len(loader))
+    except TypeError:  # no length: keras learns the steps from the first epoch
+        n = None
+
+    def as_batch(x, y):
+        x, y = move_channels(x, y, source, target)
+        return (tuple(x) if isinstance(x, list | tuple) else x), y
+
+    def mismatch(what: str) -> ValueError:
+        return ValueError(
+            f"to_tensorflow: the loader's epoch {what} but len(loader) is {n}, the dataset's cardinality "
+            "(a DatasetLoader with a sampler counts batches from the first record's shape: do all images "
+            "have it?)"
+        )
 
     def batches():
-        for x, y in loader:
-            x, y = move_channels(x, y, source, target)
-            yield (tuple(x) if isinstance(x, list | tuple) else x), y
+        if n is None:
+            for x, y in loader:
+                yield as_batch(x, y)
+            return
+        it = iter(loader)
+        try:
+            for k in range(n):
+                batch = next(it, _END)
+                if batch is _END:
+                    raise mismatch(f"ended after {k} batches")
+                if k == n - 1 and next(it, _END) is not _END:  # the epoch must end here
+                    raise mismatch("has more batches")
+                yield as_batch(*batch)
+        finally:
+            if hasattr(it, "close"):
+                it.close()  # stops a DatasetLoader's background thread
 
     first = first_batch(loader)
     if first is None:
         raise ValueError(f"to_tensorflow: the loader ({type(loader).__name__}) served no batches")
-    x0, y0 = first
-    x0, y0 = move_channels(x0, y0, source, target)
-    if isinstance(x0, list | tuple):
+    x0, y0 = as_batch(*first)
+    if isinstance(x0, tuple):
         x_spec = tuple(_spec(tf, v, f"x[{k}]") for k, v in enumerate(x0))
     else:
         x_spec = _spec(tf, x0, "x")
     ds = tf.data.Dataset.from_generator(batches, output_signature=(x_spec, _spec(tf, y0, "y")))
-    if getattr(loader, "sampler", "none") is None:  # a DatasetLoader without a sampler: len() is exact
-        ds = ds.apply(tf.data.experimental.assert_cardinality(len(loader)))
+    if n is not None:
+        ds = ds.apply(tf.data.experimental.assert_cardinality(n))
     if prefetch == "auto":
         ds = ds.prefetch(tf.data.AUTOTUNE)
     elif prefetch:

@@ -1,11 +1,41 @@
 """Trainers: fit, evaluate and predict models on nitrain loaders.
 
 ``ModelTrainer`` detects the framework from the model: torch ``nn.Module`` models and keras 3 models.
-torch and keras are imported lazily (``import nitrain.trainers`` imports neither).
+torch and keras are imported lazily (``import nitrain.trainers`` imports neither), and so are this
+package's own modules: ``nitrain.trainers.ModelTrainer`` imports ``nitrain.trainers.trainer`` on first use.
+
+Importing this package arranges for nitrain's keras losses and metrics to be registered with keras as
+soon as keras is imported (``_keras_saving.watch_keras``), so ``keras.models.load_model`` reloads models
+``ModelTrainer`` trained.
 """
 
-from nitrain.trainers._checkpoint import load_checkpoint, save_checkpoint
-from nitrain.trainers._objectives import LOSSES, METRICS
-from nitrain.trainers.trainer import OPTIMIZERS, ModelTrainer
+from __future__ import annotations
+
+import importlib
+
+from nitrain.trainers._keras_saving import watch_keras as _watch_keras
+
+_watch_keras()
+
+_WHERE = {
+    "LOSSES": "nitrain.trainers._objectives",
+    "METRICS": "nitrain.trainers._objectives",
+    "OPTIMIZERS": "nitrain.trainers.trainer",
+    "ModelTrainer": "nitrain.trainers.trainer",
+    "load_checkpoint": "nitrain.trainers._checkpoint",
+    "save_checkpoint": "nitrain.trainers._checkpoint",
+}
 
 __all__ = ["LOSSES", "METRICS", "OPTIMIZERS", "ModelTrainer", "load_checkpoint", "save_checkpoint"]
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'nitrain.trainers' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), *__all__})

@@ -18,7 +18,14 @@ import numpy as np
 from nitrain._frameworks import KERAS_EXTRA, declared_channels, is_keras_model, require_keras
 from nitrain.loaders.loader import first_batch, move_channels
 from nitrain.trainers._objectives import LOSSES, METRICS
-from nitrain.trainers.trainer import OPTIMIZERS, ModelTrainer, _Dist, _epoch_seed
+from nitrain.trainers.trainer import (
+    OPTIMIZERS,
+    ModelTrainer,
+    _Dist,
+    _epoch_seed,
+    check_callbacks,
+    is_keras_callback,
+)
 
 FORMAT = "nitrain-checkpoint"
 SUFFIX = ".weights.h5"
@@ -36,63 +43,6 @@ def _check_keras_model(model, owner: str):
 
 
 # -- losses ----------------------------------------------------------------------------------------------
-def _class_axis_targets(ops, y, out):
-    """Class indices (int32, ``out``'s shape without its last axis) from one-hot / probability targets
-    shaped like ``out``, index maps with a trailing length-1 axis, or plain index arrays."""
-    if tuple(y.shape) == tuple(out.shape) and out.shape[-1] > 1:
-        return ops.argmax(y, axis=-1)
-    if len(y.shape) == len(out.shape) and y.shape[-1] == 1:
-        y = y[..., 0]
-    return ops.cast(ops.round(y), "int32")
-
-
-def _align(ops, y, out):
-    """Scalar targets of shape (N,) become (N, 1) for a model with one output (as for torch)."""
-    if len(y.shape) == 1 and len(out.shape) == 2 and out.shape[-1] == 1:
-        return ops.expand_dims(y, -1)
-    return y
-
-
-def _cross_entropy(y_true, y_pred):
-    """Cross-entropy on logits, classes on the last axis; targets as class indices, index maps or one-hot."""
-    import keras
-
-    ops = keras.ops
-    if (
-        len(y_true.shape) == len(y_pred.shape)
-        and y_true.shape[-1] == y_pred.shape[-1]
-        and y_pred.shape[-1] > 1
-    ):
-        return keras.losses.categorical_crossentropy(y_true, y_pred, from_logits=True)
-    return keras.losses.sparse_categorical_crossentropy(
-        _class_axis_targets(ops, y_true, y_pred), y_pred, from_logits=True
-    )
-
-
-def _soft_dice(y_true, y_pred, eps: float = 1.0):
-    """1 - soft Dice from logits (sigmoid for one output channel, softmax over the last axis for several),
-    per class over the whole batch, averaged over classes: ``_objectives.soft_dice_loss`` channels-last."""
-    import keras
-
-    ops = keras.ops
-    c = y_pred.shape[-1]
-    y = _align(ops, y_true, y_pred)
-    if c == 1:
-        probs, target = ops.sigmoid(y_pred), ops.reshape(y, ops.shape(y_pred))
-    else:
-        probs = ops.softmax(y_pred, axis=-1)
-        target = (
-            y
-            if tuple(y.shape) == tuple(y_pred.shape)
-            else ops.one_hot(_class_axis_targets(ops, y, y_pred), c)
-        )
-    target = ops.cast(target, probs.dtype)
-    axes = tuple(range(len(y_pred.shape) - 1))
-    inter = ops.sum(probs * target, axis=axes)
-    total = ops.sum(probs, axis=axes) + ops.sum(target, axis=axes)
-    return 1.0 - ops.mean((2.0 * inter + eps) / (total + eps))
-
-
 def make_keras_loss(loss):
     """A keras loss for ``loss`` (the torch names, logits where torch uses logits) and its name. A callable
     is used as a keras loss ``f(y_true, y_pred)``."""
@@ -106,9 +56,13 @@ def make_keras_loss(loss):
         if key == "bce":
             return keras.losses.BinaryCrossentropy(from_logits=True, name="bce"), key
         if key in _CLASS_LOSSES:
-            return _cross_entropy, key
+            from nitrain.trainers._keras_objects import cross_entropy
+
+            return cross_entropy, key
         if key == "dice":
-            return _soft_dice, key
+            from nitrain.trainers._keras_objects import soft_dice
+
+            return soft_dice, key
         raise ValueError(f"ModelTrainer: unknown loss {loss!r}; valid names: {list(LOSSES)}, or a callable")
     if callable(loss):
         return loss, getattr(loss, "name", None) or getattr(loss, "__name__", type(loss).__name__)
@@ -140,131 +94,25 @@ def _check_target(loss_name: str, out_shape, y_shape) -> None:
 
 
 # -- metrics ---------------------------------------------------------------------------------------------
-_CLASSES: dict = {}
-
-
-def _metric_classes():
-    """keras Metric classes mirroring ``_objectives``' torch metrics: sums over the whole epoch (float64),
-    one value at its end. Built on first use (they subclass keras.metrics.Metric)."""
-    if _CLASSES:
-        return _CLASSES
-    keras = require_keras("ModelTrainer")
-    ops = keras.ops
-
-    class SumMetric(keras.metrics.Metric):
-        size = 2
-
-        def __init__(self, name, size=None, **kwargs):
-            super().__init__(name=name, **kwargs)
-            self.size = size or type(self).size
-            self.total = self.add_variable(
-                shape=(self.size,), initializer="zeros", dtype="float64", name="total"
-            )
-
-        def update_state(self, y_true, y_pred, sample_weight=None):
-            y_pred = ops.cast(y_pred, "float64")
-            y_true = ops.cast(_align(ops, y_true, y_pred), "float64")
-            self.total.assign_add(ops.cast(ops.stack(self.stats(y_true, y_pred)), "float64"))
-
-        def reset_state(self):
-            self.total.assign(ops.zeros((self.size,), dtype="float64"))
-
-        @staticmethod
-        def _count(a):
-            return ops.cast(ops.size(a), "float64")
-
-    class Error(SumMetric):
-        def __init__(self, name, power, **kwargs):
-            super().__init__(name, **kwargs)
-            self.power = power
-
-        def stats(self, y, out):
-            e = ops.abs(out - ops.reshape(y, ops.shape(out))) ** self.power
-            return [ops.sum(e), self._count(e)]
-
-        def result(self):
-            return self.total[0] / ops.maximum(self.total[1], 1.0)
-
-    class R2(SumMetric):
-        """1 - SSE / SST over every output value of the epoch (flattened)."""
-
-        size = 4
-
-        def stats(self, y, out):
-            y = ops.reshape(y, ops.shape(out))
-            return [ops.sum((y - out) ** 2), ops.sum(y), ops.sum(y * y), self._count(y)]
-
-        def result(self):
-            sse, sy, syy, n = (self.total[i] for i in range(4))
-            sst = syy - sy * sy / ops.maximum(n, 1.0)
-            return ops.where(sst > 0, 1.0 - sse / ops.where(sst > 0, sst, 1.0), np.nan)
-
-    class Accuracy(SumMetric):
-        """Several outputs on the last axis: argmax vs class index; one: logit > 0 vs target > 0.5."""
-
-        def stats(self, y, out):
-            if len(out.shape) >= 2 and out.shape[-1] > 1:
-                pred, target = ops.argmax(out, axis=-1), _class_axis_targets(ops, y, out)
-                target = ops.reshape(target, ops.shape(pred))
-                hit = ops.cast(ops.equal(ops.cast(pred, "int32"), ops.cast(target, "int32")), "float64")
-            else:
-                y = ops.reshape(y, ops.shape(out))
-                hit = ops.cast(ops.equal(out > 0, y > 0.5), "float64")
-            return [ops.sum(hit), self._count(hit)]
-
-        def result(self):
-            return self.total[0] / ops.maximum(self.total[1], 1.0)
-
-    class Dice(SumMetric):
-        """Hard Dice over the epoch, per foreground class (1..C-1, or the one channel), then averaged."""
-
-        def __init__(self, name, classes, **kwargs):
-            self.classes = int(classes)
-            super().__init__(name, size=2 * max(self.classes - 1, 1), **kwargs)
-
-        def stats(self, y, out):
-            if self.classes > 1:
-                pred = ops.argmax(out, axis=-1)
-                target = ops.reshape(_class_axis_targets(ops, y, out), ops.shape(pred))
-                rows = []
-                for k in range(1, self.classes):
-                    p, t = ops.equal(pred, k), ops.equal(target, k)
-                    rows += [
-                        ops.sum(ops.cast(p & t, "float64")),
-                        ops.sum(ops.cast(p, "float64") + ops.cast(t, "float64")),
-                    ]
-                return rows
-            p, t = out > 0, ops.reshape(y, ops.shape(out)) > 0.5
-            return [
-                ops.sum(ops.cast(p & t, "float64")),
-                ops.sum(ops.cast(p, "float64") + ops.cast(t, "float64")),
-            ]
-
-        def result(self):
-            inter, both = self.total[0::2], self.total[1::2]
-            return ops.mean(ops.where(both > 0, 2.0 * inter / ops.where(both > 0, both, 1.0), 1.0))
-
-    _CLASSES.update(Error=Error, R2=R2, Accuracy=Accuracy, Dice=Dice)
-    return _CLASSES
-
-
 def make_keras_metrics(metrics, classes: int) -> list:
     """keras metrics for ``metrics`` (the torch names; ``classes`` = the output's last axis, for dice);
-    keras Metric instances pass through, other callables become batch-size weighted means."""
+    keras Metric instances pass through, other callables become batch-size weighted means. The built-in
+    ones are ``_keras_objects``' registered classes, so a saved model reloads with ``load_model``."""
     keras = require_keras("ModelTrainer")
-    c = _metric_classes()
+    from nitrain.trainers import _keras_objects as c
+
     out = []
     for m in metrics:
         if isinstance(m, str):
             key = m.lower()
             if key in ("mae", "mse"):
-                out.append(c["Error"](key, 1 if key == "mae" else 2))
+                out.append(c.EpochError(key, 1 if key == "mae" else 2))
             elif key == "r2":
-                out.append(c["R2"]("r2"))
+                out.append(c.EpochR2("r2"))
             elif key in ("accuracy", "acc"):
-                out.append(c["Accuracy"]("accuracy"))
+                out.append(c.EpochAccuracy("accuracy"))
             elif key == "dice":
-                out.append(c["Dice"]("dice", classes))
+                out.append(c.EpochDice("dice", classes))
         elif isinstance(m, keras.metrics.Metric):
             out.append(m)
         else:
@@ -419,22 +267,39 @@ def _keras_channels(model, channels: str):
     return None
 
 
-def _bar_callback(bar):
+def _inner_callback(bar, forward_to):
+    """The one keras callback of each inner ``model.fit`` / ``model.evaluate``: moves the tqdm ``bar`` and
+    hands the batch hooks (and, for validation, ``on_test_begin`` / ``on_test_end``) to the user's keras
+    callbacks ``forward_to``; their train and epoch hooks come from ``ModelTrainer.fit``'s loop."""
     keras = require_keras("ModelTrainer")
+    hooks = (
+        "on_train_batch_begin",
+        "on_train_batch_end",
+        "on_test_begin",
+        "on_test_end",
+        "on_test_batch_begin",
+        "on_test_batch_end",
+    )
 
-    class Bar(keras.callbacks.Callback):
+    class Inner(keras.callbacks.Callback):
         def _step(self, logs):
-            bar.update(1)
-            if logs and "loss" in logs:
-                bar.set_postfix(loss=f"{float(logs['loss']):.4g}")
+            if bar is not None:
+                bar.update(1)
+                if logs and "loss" in logs:
+                    bar.set_postfix(loss=f"{float(logs['loss']):.4g}")
 
-        def on_train_batch_end(self, batch, logs=None):
-            self._step(logs)
+    def forwarder(hook, steps):
+        def call(self, *args, **kwargs):
+            for cb in forward_to:
+                getattr(cb, hook)(*args, **kwargs)
+            if steps:
+                self._step(kwargs.get("logs", args[1] if len(args) > 1 else None))
 
-        def on_test_batch_end(self, batch, logs=None):
-            self._step(logs)
+        return call
 
-    return Bar()
+    for hook in hooks:
+        setattr(Inner, hook, forwarder(hook, hook.endswith("batch_end")))
+    return Inner()
 
 
 def _is_tf_dataset(data) -> bool:
@@ -463,9 +328,21 @@ class KerasModelTrainer(ModelTrainer):
       ``data_format`` (convolutions, pooling), else batches as served.
     - checkpoints are ``.weights.h5`` files (``model.save_weights``) with the optimizer's variables, the
       epoch and the history in a ``nitrain`` group; no torchrun.
+    - ``callbacks`` may mix nitrain callbacks with keras' own (``keras.callbacks.ReduceLROnPlateau``,
+      ``EarlyStopping``, ``TensorBoard``, ``CSVLogger``, ``ModelCheckpoint``, ``LearningRateScheduler``,
+      ...), called in the order given. keras callbacks get ``set_model(model)`` and ``set_params``
+      (``epochs``, ``steps``, ``verbose``) before training, the train and epoch hooks from the epoch loop
+      (``logs`` = the epoch's history values, 'val_' ones included), the batch hooks from each epoch's
+      ``model.fit`` and ``on_test_begin`` / ``on_test_end`` / test batch hooks from each validation pass.
+      What they do acts: a learning rate they set on ``model.optimizer`` is the one the next steps use,
+      and ``model.stop_training = True`` stops training after the epoch (``trainer.stop_training`` is
+      ``model.stop_training``). ``keras.callbacks.BackupAndRestore`` is refused: use
+      ``nitrain.utils.ModelCheckpoints`` and ``fit(resume_from=...)``.
 
     The model is compiled on the first ``fit`` / ``evaluate``, once the first batch shows the output's
-    shape (checked against the targets before any step).
+    shape (checked against the targets before any step). nitrain's losses and metrics in the compiled
+    model are registered with keras, so ``model.save('m.keras')`` reloads with ``keras.models.load_model``
+    in any process that imported ``nitrain.trainers`` (before or after keras).
     """
 
     checkpoint_suffix = SUFFIX
@@ -513,10 +390,16 @@ class KerasModelTrainer(ModelTrainer):
         self.metric_names = _metric_names(self._metric_specs)
         self.metrics: list = []  # keras metric objects, made when the model is compiled
         self.optimizer = make_keras_optimizer(optimizer, self.lr, grad_clip)
-        self.callbacks = list(callbacks or [])
-        for cb in self.callbacks:
-            if not hasattr(cb, "on_epoch_end"):
-                raise TypeError(f"ModelTrainer: {cb!r} is not a callback (see nitrain.utils.Callback)")
+        self.callbacks = check_callbacks(callbacks, owner, keras_ok=True)
+        for i, cb in enumerate(self.callbacks):
+            if type(cb).__name__ == "BackupAndRestore" and is_keras_callback(cb):
+                raise TypeError(
+                    f"{owner}: callbacks[{i}] is keras.callbacks.BackupAndRestore, which ModelTrainer cannot "
+                    "honour (it resumes keras' own fit loop); use nitrain.utils.ModelCheckpoints and "
+                    "fit(..., resume_from=checkpoint)"
+                )
+        self._keras_callbacks = [cb for cb in self.callbacks if is_keras_callback(cb)]
+        self._forward_to: list = []  # keras callbacks that get batch hooks, during fit
         self.device = device
         self._device_scope = self._make_device_scope(device)
         self.seed = seed
@@ -524,6 +407,7 @@ class KerasModelTrainer(ModelTrainer):
         self.channels = _keras_channels(model, channels)
         self.history: dict[str, list] = {}
         self.epoch = 0
+        self._stop = False
         self.stop_training = False
         self._dist = _Dist()
         self._net = self.model
@@ -594,7 +478,7 @@ class KerasModelTrainer(ModelTrainer):
         self._prepare(loader, desc)
         data = self._keras_data(loader)
         bar = self._bar(loader, None, desc, False)
-        cbs = [] if bar is None else [_bar_callback(bar)]
+        cbs = [] if bar is None and not self._forward_to else [_inner_callback(bar, self._forward_to)]
         try:
             with self._device_scope():
                 if train:
@@ -612,8 +496,36 @@ class KerasModelTrainer(ModelTrainer):
             out[m.name] = float(logs[m.name])
         return out
 
-    def _fit_session(self, loader, validation):
-        return contextlib.nullcontext()
+    @contextlib.contextmanager
+    def _fit_session(self, loader, validation, epochs: int):
+        """Compile from the first batch, then hand the model and the run's parameters to the keras
+        callbacks; they get the batch hooks while the loop runs."""
+        if self._keras_callbacks:
+            self._prepare(loader, "training")
+            try:
+                steps = len(loader)
+            except TypeError:  # a loader without a length, a tf.data.Dataset of unknown cardinality
+                steps = None
+            params = {"verbose": self.verbose, "epochs": epochs, "steps": steps}
+            for cb in self._keras_callbacks:
+                cb.set_model(self.model)
+                cb.set_params(params)
+        self._forward_to = list(self._keras_callbacks)
+        try:
+            yield
+        finally:
+            self._forward_to = []
+
+    # -- stopping: keras callbacks set model.stop_training, nitrain ones trainer.stop_training --------------
+    @property
+    def stop_training(self) -> bool:
+        return bool(self._stop or getattr(self.model, "stop_training", False))
+
+    @stop_training.setter
+    def stop_training(self, value) -> None:
+        self._stop = bool(value)
+        with contextlib.suppress(AttributeError):
+            self.model.stop_training = bool(value)
 
     def _seed_epoch(self, epoch: int) -> None:
         if self.seed is not None:

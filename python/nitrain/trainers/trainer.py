@@ -8,6 +8,7 @@ torch and keras are imported inside the methods only, so ``import nitrain.traine
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import sys
@@ -15,10 +16,14 @@ import sys
 import numpy as np
 
 from nitrain._frameworks import TORCH_EXTRA, declared_channels, framework_of, is_keras_model, is_torch_module
+from nitrain._progress import interactive
 from nitrain.trainers._checkpoint import load_checkpoint, save_checkpoint
 from nitrain.trainers._objectives import align_target, make_loss, make_metrics
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+
+#: one line per epoch goes here when no progress bar can be shown (see ``ModelTrainer``'s ``verbose``)
+logger = logging.getLogger("nitrain.trainers")
 
 
 def _describe(model) -> str:
@@ -54,6 +59,51 @@ def _check_model(model, owner="ModelTrainer"):
         f"{owner}: the model must be a torch.nn.Module or a keras 3 model (keras.Model / keras.layers.Layer);"
         f" got {_describe(model)}, which is neither"
     )
+
+
+def is_keras_callback(cb) -> bool:
+    """A ``keras.callbacks.Callback`` (keras 3, tf.keras or tf_keras), judged by its class hierarchy."""
+    roots = ("keras", "tf_keras", "tensorflow")
+    return any(c.__name__ == "Callback" and c.__module__.split(".")[0] in roots for c in type(cb).__mro__)
+
+
+def check_callbacks(callbacks, owner: str, keras_ok: bool) -> list:
+    """The callbacks as a list; refuses anything without ``on_epoch_end``, and keras callbacks unless the
+    model is a keras model."""
+    callbacks = list(callbacks or [])
+    for i, cb in enumerate(callbacks):
+        if not hasattr(cb, "on_epoch_end"):
+            raise TypeError(
+                f"{owner}: callbacks[{i}] = {cb!r} is not a callback (see nitrain.utils.Callback)"
+            )
+        if not keras_ok and is_keras_callback(cb):
+            raise TypeError(
+                f"{owner}: callbacks[{i}] is a keras callback ({type(cb).__module__}.{type(cb).__name__}), "
+                "which needs a keras model; this is a torch model: use nitrain.utils callbacks "
+                "(EarlyStopping, ModelCheckpoints, LRScheduler, CSVLogger) or subclass nitrain.utils.Callback"
+            )
+    return callbacks
+
+
+def epoch_line(epoch: int, epochs: int, logs: dict) -> str:
+    """``'epoch 3/10: loss=0.123, val_loss=0.2, lr=0.001'`` (``epoch`` 0-based)."""
+    return f"epoch {epoch + 1}/{epochs}: " + ", ".join(f"{k}={v:.4g}" for k, v in logs.items())
+
+
+def log_progress(line: str) -> None:
+    """``line`` at INFO through the ``nitrain.trainers`` logger. When logging is not configured at all (no
+    handler on the way to the root logger), it goes to stderr as ``logging.lastResort`` would, but at INFO,
+    unless the ``nitrain`` / ``nitrain.trainers`` logger has been given a level above INFO."""
+    if logger.hasHandlers():
+        logger.info(line)
+        return
+    if logger.disabled:
+        return
+    level = logger.level or logging.getLogger("nitrain").level
+    if level > logging.INFO:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.handle(logger.makeRecord(logger.name, logging.INFO, __file__, 0, line, None, None))
 
 
 def _make_optimizer(optimizer, params, lr):
@@ -180,6 +230,8 @@ class ModelTrainer:
     metrics : names from 'mae', 'mse', 'r2', 'accuracy', 'dice' or callables ``f(output, target)``.
         Built-in metrics are computed over the whole epoch (from summed statistics), not averaged per batch.
     callbacks : ``nitrain.utils`` callbacks (EarlyStopping, ModelCheckpoints, LRScheduler, CSVLogger, ...).
+        keras callbacks are for keras models (see ``KerasModelTrainer``); with a torch model they are
+        refused.
     device : 'auto' (CUDA when available, else CPU), or anything ``torch.device`` accepts.
     amp : mixed precision (float16 with a gradient scaler on CUDA, bfloat16 autocast on CPU).
     grad_clip : clip the gradients' global norm to this value.
@@ -187,15 +239,20 @@ class ModelTrainer:
         deterministic algorithms are switched on during ``fit`` (warn-only): the same seed, model
         initialisation and loader seed give the same run, and a resumed run the same weights. The loader's
         order and random transforms come from the *loader's* seed.
-    verbose : 0 silent; 1 a tqdm bar per epoch (only when stderr is a terminal); 2 also a line per epoch.
+    verbose : 0 silent; 1 a ``tqdm.auto`` bar per epoch when stderr is a terminal or in a Jupyter kernel,
+        else one line per epoch (``'epoch 3/10: loss=..., val_loss=..., lr=...'``) logged at INFO to the
+        ``nitrain.trainers`` logger (to stderr when logging is not configured); 2 the bar and that line
+        printed to stdout instead of logged.
     channels : how batches are laid out for the model. Loaders serve channels-last ``(N, *spatial, C)``
         (``expand_dims=-1``). The model's layout is ``channels`` when 'first' or 'last'; with 'auto' it is
         ``model.nitrain_spec['channels']`` when the model has one, else 'first' when the model contains a
         torch convolution (``nn.ConvNd`` / ``ConvTransposeNd``), else None (batches passed as served).
-        When the model's layout is 'first' and the loader's is 'last' (``loader.channel``; objects without
-        that attribute count as 'last'), the last axis of x is moved to position 1 — and of y too when y
-        has as many axes as x (image targets). 'last' from a 'first' loader moves axis 1 to the end; a
-        loader without a channel axis (``expand_dims=None``) gets one inserted where the model wants it.
+        When the model's layout is 'first' and the loader's is 'last' (``loader.channel``, or
+        ``loader.dataset.channel`` for a torch DataLoader over ``loader.to_torch()``, which serves
+        channels-first; objects without either count as 'last'), the last axis of x is moved to
+        position 1 — and of y too when y has as many axes as x (image targets). 'last' from a 'first'
+        loader moves axis 1 to the end; a loader without a channel axis (``expand_dims=None``) gets one
+        inserted where the model wants it.
     """
 
     #: file ending of the checkpoints ``ModelCheckpoints`` writes
@@ -231,10 +288,7 @@ class ModelTrainer:
         self.framework = "torch"
         self.loss_fn, self.loss_name = make_loss(loss)
         self.metrics = make_metrics(metrics)
-        self.callbacks = list(callbacks or [])
-        for cb in self.callbacks:
-            if not hasattr(cb, "on_epoch_end"):
-                raise TypeError(f"ModelTrainer: {cb!r} is not a callback (see nitrain.utils.Callback)")
+        self.callbacks = check_callbacks(callbacks, type(self).__name__, keras_ok=False)
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self._device_pref = "auto" if device == "auto" else str(device)
@@ -276,7 +330,9 @@ class ModelTrainer:
 
     # -- batches -------------------------------------------------------------------------------------
     def _layout(self, loader):
-        src = getattr(loader, "channel", "last")
+        # a torch DataLoader over loader.to_torch() has the layout of its dataset
+        holder = loader if hasattr(loader, "channel") else getattr(loader, "dataset", None)
+        src = getattr(holder, "channel", "last")
         dst = self.channels
         if dst is None or src == dst:
             return None
@@ -408,7 +464,7 @@ class ModelTrainer:
         return getattr(loader, "world_size", 1) <= 1
 
     def _bar(self, loader, steps, desc, skip):
-        if self.verbose < 1 or not self.is_main or not sys.stderr.isatty():
+        if self.verbose < 1 or not self.is_main or not interactive():
             return None
         from tqdm.auto import tqdm
 
@@ -452,7 +508,8 @@ class ModelTrainer:
         self.stop_training = False
         self._loaders = {"train": loader, "validation": validation}
 
-        with self._fit_session(loader, validation):
+        logs: dict = {}
+        with self._fit_session(loader, validation, epochs):
             for cb in self.callbacks:
                 if hasattr(cb, "set_trainer"):
                     cb.set_trainer(self)
@@ -468,19 +525,20 @@ class ModelTrainer:
                 for k, v in logs.items():
                     self.history.setdefault(k, []).append(v)
                 self.epoch = epoch + 1
-                if self.verbose >= 2 and self.is_main:
-                    print(
-                        f"epoch {epoch + 1}/{epochs}: " + ", ".join(f"{k}={v:.4g}" for k, v in logs.items())
-                    )
-                self._call("on_epoch_end", epoch, logs)
+                if self.verbose >= 1 and self.is_main:
+                    if self.verbose >= 2:
+                        print(epoch_line(epoch, epochs, logs))
+                    elif not interactive():
+                        log_progress(epoch_line(epoch, epochs, logs))
+                self._call("on_epoch_end", epoch, dict(logs))
                 if self.stop_training:
                     break
-            self._call("on_train_end", {})
+            self._call("on_train_end", dict(logs))
         return self.history
 
     # -- the framework's part of fit ---------------------------------------------------------------------
     @contextlib.contextmanager
-    def _fit_session(self, loader, validation):
+    def _fit_session(self, loader, validation, epochs: int):
         """Around the epoch loop: deterministic algorithms with a seed, and torchrun's process group."""
         import torch
 
