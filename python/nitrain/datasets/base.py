@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -15,21 +16,35 @@ def is_image_path(value) -> bool:
 
 
 def read_image(path, where: str):
-    """Read an image file as an ANTs image (``.npy`` arrays become images with unit spacing).
+    """Read an image file as an ANTs image (``.npy`` arrays become images with unit spacing), verified
+    complete: a ``.nii``/``.npy`` shorter than its header says, or a ``.nii.gz`` whose gzip stream is cut
+    short or fails its CRC32/ISIZE check, raises ``OSError`` instead of giving zeros for the lost voxels
+    (see ``nitrain.datasets._verify``).
 
     ``where`` names the record, so a corrupt or missing file says which record it belongs to.
     """
     import ants
 
+    from nitrain.datasets._verify import DamagedFileError, check_before_read, check_read, explain
+
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{where}: image file not found: {path}")
     try:
+        check_before_read(path)
         if path.lower().endswith(".npy"):
-            return ants.from_numpy(np.asfortranarray(np.load(path)).astype(np.float32))
-        return ants.image_read(path)
+            img = ants.from_numpy(np.asfortranarray(np.load(path)).astype(np.float32))
+        else:
+            img = ants.image_read(path)
+            check_read(path, img)
+    except DamagedFileError as e:
+        raise DamagedFileError(f"{where}: could not read image {path}: {e}") from e
     except Exception as e:
+        reason = explain(path)
+        if reason is not None:
+            raise DamagedFileError(f"{where}: could not read image {path}: {reason}") from e
         raise OSError(f"{where}: could not read image {path}: {e}") from e
+    return img
 
 
 def _apply(transforms, image):
@@ -49,13 +64,32 @@ class BaseDataset:
     ``y_transforms``. ``cache_limit``: what a ``'memory'`` or ``'disk'`` cache may hold, in bytes or as a
     size string (``'20GB'``, ``'500MiB'``); default 2 GiB in memory, and ``$NITRAIN_DISK_CACHE_LIMIT`` or
     else 10 GiB on disk.
+
+    Every image file is verified complete when read (``read_image``). ``on_error``: ``'raise'`` (default):
+    a missing, truncated or unreadable file raises ``OSError`` naming the file and the record when that
+    record is read. ``'skip'``: every record's files are checked when the dataset is built (header and size;
+    for ``.nii.gz`` also the gzip trailer), records that fail are left out with one warning listing them,
+    and ``skipped`` holds ``(id, path, reason)`` for each; ``len(dataset)`` counts the records kept. A file
+    that passes this check but fails when read (a ``.nii.gz`` whose CRC32 does not match, or a file damaged
+    since) still raises, with a message saying it was found bad late: skipping it then would change the
+    number of records in the middle of an epoch.
     """
 
     def __init__(
-        self, x_transforms=None, y_transforms=None, co_transforms=None, cache=None, cache_limit=None
+        self,
+        x_transforms=None,
+        y_transforms=None,
+        co_transforms=None,
+        cache=None,
+        cache_limit=None,
+        on_error: str = "raise",
     ):
         from nitrain.datasets.cache import make_cache
 
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"{type(self).__name__}: on_error must be 'raise' or 'skip', got {on_error!r}")
+        self.on_error = on_error
+        self.skipped: list[tuple[str, str, str]] = []
         self.x_transforms = list(x_transforms or [])
         self.y_transforms = list(y_transforms or [])
         self.co_transforms = list(co_transforms or [])
@@ -71,6 +105,7 @@ class BaseDataset:
         self._x: list = []
         self._y: list = []
         self._fetch = None  # remote datasets set this: URL -> local copy
+        self._open = None  # remote datasets set this: URL -> (binary file, size), for on_error='skip'
         self.cache = make_cache(cache, type(self).__name__, cache_limit)
         if self.cache is not None:
             random = [t for t in self.x_transforms + self.y_transforms if getattr(t, "random", False)]
@@ -88,9 +123,72 @@ class BaseDataset:
     def ids(self) -> list[str]:
         return list(self._ids)
 
-    def _record(self, i: int):
+    def _where(self, i: int) -> str:
         rid = self._ids[i] if i < len(self._ids) else str(i)
-        where = f"{type(self).__name__} record {i} ({rid})"
+        return f"{type(self).__name__} record {i} ({rid})"
+
+    def _drop_unreadable(self) -> None:
+        """For ``on_error='skip'``: check every record's image files and leave out the records with a file
+        that is missing, short or damaged, with one warning naming them (see the class docstring)."""
+        from nitrain.datasets._verify import check_file
+
+        if self.on_error != "skip":
+            return
+        owner = type(self).__name__
+
+        def problem(value) -> tuple[str, str] | None:
+            for v in value if isinstance(value, list) else [value]:
+                if not is_image_path(v):
+                    continue
+                v = os.fspath(v)
+                try:
+                    if self._open is not None and "://" in v:
+                        f, size = self._open(v)
+                    else:
+                        f = open(v, "rb")
+                        size = os.fstat(f.fileno()).st_size
+                    with f:
+                        check_file(f, size, v)
+                    if "://" not in v and not v.lower().endswith((".nii", ".nii.gz", ".npy")):
+                        import ants
+
+                        ants.image_header_info(v)  # ITK reads the header of other formats
+                except FileNotFoundError:
+                    return v, "file not found"
+                except Exception as e:
+                    return v, str(e) or type(e).__name__
+            return None
+
+        keep, skipped = [], []
+        for i in range(len(self._x)):
+            rid = self._ids[i] if i < len(self._ids) else str(i)
+            bad = problem(self._x[i]) or problem(self._y[i])
+            if bad is None:
+                keep.append(i)
+            else:
+                skipped.append((rid, *bad))
+        if not skipped:
+            return
+        if not keep:
+            raise ValueError(
+                f"{owner}: on_error='skip' left no records: all {len(skipped)} have unreadable images, e.g. "
+                f"{skipped[0][0]}: {skipped[0][1]}: {skipped[0][2]}"
+            )
+        shown = "; ".join(f"{rid}: {path}: {reason}" for rid, path, reason in skipped[:20])
+        more = f"; and {len(skipped) - 20} more" if len(skipped) > 20 else ""
+        warnings.warn(
+            f"{owner}: on_error='skip': left out {len(skipped)} of {len(self._x)} records whose image files "
+            f"cannot be read ({shown}{more}); {len(keep)} records remain (the list is in .skipped)",
+            stacklevel=3,
+        )
+        self._x = [self._x[i] for i in keep]
+        self._y = [self._y[i] for i in keep]
+        if self._ids:
+            self._ids = [self._ids[i] for i in keep]
+        self.skipped = skipped
+
+    def _record(self, i: int):
+        where = self._where(i)
         x = self._prepared(self._x[i], self.x_transforms, where, "x")
         y = self._prepared(self._y[i], self.y_transforms, where, "y")
         for t in self.co_transforms:
@@ -106,6 +204,7 @@ class BaseDataset:
             ]
         if not is_image_path(value):
             return _apply(transforms, value) if transforms else value
+        source = value
         if self._fetch is not None and "://" in str(value):
             try:
                 value = os.fspath(self._fetch(value))
@@ -119,7 +218,17 @@ class BaseDataset:
             hit = self.cache.get(key)
             if hit is not None:
                 return hit
-        img = _apply(transforms, read_image(value, where))
+        try:
+            img = read_image(value, where if source is value else f"{where} (local copy of {source})")
+        except OSError as e:
+            if self.on_error != "skip":
+                raise
+            raise type(e)(
+                f"{e}. With on_error='skip' this file passed the check when the dataset was built and was "
+                "found bad only now; it is not skipped, since leaving a record out in the middle of an epoch "
+                "would change the number of records: fix or remove the file and build the dataset again"
+            ) from e
+        img = _apply(transforms, img)
         if key is not None:
             self.cache.put(key, img)
         return img
@@ -135,8 +244,7 @@ class BaseDataset:
             raise ValueError(f"{type(self).__name__}.fill_cache: the dataset has no cache (pass cache=...)")
         with progress_bar(len(self), f"{type(self).__name__}: filling the cache", progress, "record") as bar:
             for i in range(len(self)):
-                rid = self._ids[i] if i < len(self._ids) else str(i)
-                where = f"{type(self).__name__} record {i} ({rid})"
+                where = self._where(i)
                 self._prepared(self._x[i], self.x_transforms, where, "x")
                 self._prepared(self._y[i], self.y_transforms, where, "y")
                 bar.update()

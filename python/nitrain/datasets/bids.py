@@ -15,6 +15,7 @@ class BIDSDataset(BaseDataset):
     list of queries for several inputs). ``y``: a ``participants.tsv`` column ``{'column': 'age'}`` or an
     image query like x (e.g. ``{'suffix': 'dseg'}``). Records are joined by subject; a query that finds
     several files for one subject is an error (add entities such as ``session`` or ``run``).
+    ``on_error``: ``'raise'`` or ``'skip'`` records with unreadable images (see ``BaseDataset``).
     """
 
     def __init__(
@@ -28,8 +29,9 @@ class BIDSDataset(BaseDataset):
         on_missing: str = "error",
         cache=None,
         validate: bool = False,
+        on_error: str = "raise",
     ):
-        super().__init__(x_transforms, y_transforms, co_transforms, cache)
+        super().__init__(x_transforms, y_transforms, co_transforms, cache, on_error=on_error)
         owner = "BIDSDataset"
         try:
             from bids import BIDSLayout
@@ -59,6 +61,7 @@ class BIDSDataset(BaseDataset):
         xs = [k for k in sources if k != "y"]
         self._x = [[sources[k][i] for k in xs] if multi else sources["x"][i] for i in ids]
         self._y = [sources["y"][i] for i in ids]
+        self._drop_unreadable()
 
     def _query(self, query, name: str) -> dict[str, str]:
         owner = "BIDSDataset"

@@ -1,11 +1,12 @@
 """Caches for the results of a dataset's fixed (deterministic) transforms.
 
 ``MemoryCache`` keeps transformed images in an LRU bounded by bytes. ``DiskCache`` writes them uncompressed
-(NIfTI) under a folder, also an LRU bounded by bytes. Keys (``source_key``) have two parts,
-``<record>-<variant>``: the record is the source file's absolute path and the stream it feeds (``x``,
-``y``, ``x[1]``, ...); the variant is the file's size and modification time, the transforms' keys
-(``nitrain.transforms._keys``: the same in every process) and the nitrain version. Change any of them and
-the entry is recomputed; ``DiskCache`` then deletes the record's entry under the old variant.
+(NIfTI, with a CRC32 checked on every read) under a folder, also an LRU bounded by bytes. Keys
+(``source_key``) have two parts, ``<record>-<variant>``: the record is the source file's absolute path and
+the stream it feeds (``x``, ``y``, ``x[1]``, ...); the variant is the file's size and modification time,
+the transforms' keys (``nitrain.transforms._keys``: the same in every process) and the nitrain version.
+Change any of them and the entry is recomputed; ``DiskCache`` then deletes the record's entry under the old
+variant.
 """
 
 from __future__ import annotations
@@ -17,8 +18,12 @@ import re
 import tempfile
 import threading
 import time
+import warnings
+import zlib
 from collections import OrderedDict
 from pathlib import Path
+
+from nitrain.datasets._verify import DamagedFileError, nifti_layout, voxel_bytes
 
 #: the environment variable that sets ``DiskCache``'s default limit (e.g. ``20GB``, ``500MiB``)
 LIMIT_ENV = "NITRAIN_DISK_CACHE_LIMIT"
@@ -28,6 +33,8 @@ _LOW_WATER = 0.9  # an eviction frees space down to this fraction of the limit
 _RESCAN_S = 30.0  # how old a folder scan may get before a write scans again (other processes write too)
 _NIFTI_HEADER = 352  # bytes before the pixel data of a .nii file
 _ORPHAN_S = 3600.0  # temporary files older than this were left by a process that died mid-write
+_MARK = b"nitrain-crc32:"  # then 8 hex digits, in the NIfTI header's aux_file field
+_CRC_CHUNK = 8 << 20
 _UNITS = {
     "": 1, "b": 1,
     "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9, "t": 10**12, "tb": 10**12,
@@ -144,13 +151,21 @@ class DiskCache:
     different transforms into one folder therefore replace each other's entries; give them separate
     folders to keep both.
 
+    Every entry carries a CRC32 of the whole file (taken with the header's 24-byte ``aux_file`` field
+    zeroed, and then stored in that field), written before the entry is renamed into place. A read checks
+    the entry's size against its header and the CRC32 against the image read (or, when the image's voxels
+    are not laid out as in the file, against the file); a damaged entry (cut short, overwritten, or without
+    a checksum) is counted in ``damaged`` and as a miss, deleted with a warning naming it, and so recomputed
+    from its source and written again.
+
     Several processes may share the folder: entries are written to a temporary file and renamed into
-    place, a vanished or damaged entry is a miss, and eviction skips entries another process used since
-    the folder was scanned. Each process counts its own writes and rescans the folder when its count passes
+    place, a vanished entry is a miss, and eviction skips entries another process used since the folder
+    was scanned. Each process counts its own writes and rescans the folder when its count passes
     the limit or its last scan is 30 s old, so the folder can exceed the limit for that long by what other
     processes wrote meanwhile.
 
-    ``hits``, ``misses`` and ``evictions`` count this object's lookups and deletions by the limit.
+    ``hits``, ``misses`` and ``evictions`` count this object's lookups and deletions by the limit;
+    ``damaged`` counts the damaged entries it found (each is also a miss).
     """
 
     def __init__(self, directory=None, max_bytes=None):
@@ -163,7 +178,7 @@ class DiskCache:
         else:
             self.max_bytes = DEFAULT_DISK_LIMIT
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.hits = self.misses = self.evictions = 0
+        self.hits = self.misses = self.evictions = self.damaged = 0
         self._lock = threading.Lock()
         self._known: int | None = None  # bytes in the folder at the last scan, plus this object's writes
         self._scanned_at = 0.0
@@ -179,17 +194,53 @@ class DiskCache:
         import ants
 
         path = self._path(key)
-        if not path.exists():
-            self.misses += 1
-            return None
         try:
-            img = ants.image_read(os.fspath(path))
-        except Exception:  # a damaged or vanished entry is recomputed, never trusted
+            f = open(path, "rb")
+        except FileNotFoundError:
             self.misses += 1
             return None
+        with f:
+            size = os.fstat(f.fileno()).st_size
+            try:
+                head = f.read(540)
+                layout = nifti_layout(head)
+                if len(head) < layout.vox_offset:
+                    head += f.read(layout.vox_offset - len(head))
+                stored = _stored_crc(head, layout)
+                if size != layout.size:
+                    raise DamagedFileError(f"it has {size} bytes, its header says {layout.size}")
+            except DamagedFileError as e:
+                return self._damaged(path, str(e), size)
+            try:
+                img = ants.image_read(os.fspath(path))
+            except Exception as e:
+                if not path.exists():  # removed by another process meanwhile
+                    self.misses += 1
+                    return None
+                return self._damaged(path, f"ANTs cannot read it: {e}", size)
+            voxels = voxel_bytes(img, layout)
+            if voxels is None or zlib.crc32(voxels, _header_crc(head, layout)) != stored:
+                f.seek(0)  # not proved by the image read: decide on the file's bytes
+                if _file_crc(f, layout) != stored:
+                    return self._damaged(path, "its CRC32 does not match", size)
         self.hits += 1
         _touch(path)
         return img
+
+    def _damaged(self, path: Path, reason: str, size: int):
+        self.damaged += 1
+        self.misses += 1
+        try:
+            os.unlink(path)
+            self._account(-size)
+        except FileNotFoundError:
+            pass
+        warnings.warn(
+            f"DiskCache: damaged entry {path} ({reason}); deleted it, the image is recomputed from its "
+            "source",
+            stacklevel=3,
+        )
+        return None
 
     def put(self, key: str, img) -> None:
         import ants
@@ -204,6 +255,7 @@ class DiskCache:
         os.close(fd)
         try:
             ants.image_write(img, tmp)
+            _seal(tmp)
             _touch(Path(tmp))
             size = os.path.getsize(tmp)
             os.replace(tmp, path)
@@ -287,6 +339,39 @@ class DiskCache:
     def size(self) -> int:
         """Bytes of entries in the folder now."""
         return sum(e[2] for e in self._scan())
+
+
+def _header_crc(head: bytes, layout) -> int:
+    """CRC32 of the header and extensions (``vox_offset`` bytes) with the ``aux_file`` field zeroed."""
+    a = layout.aux_offset
+    return zlib.crc32(head[a + 24 : layout.vox_offset], zlib.crc32(bytes(24), zlib.crc32(head[:a])))
+
+
+def _file_crc(f, layout) -> int:
+    """CRC32 of the whole file ``f`` (from its start) with the ``aux_file`` field zeroed."""
+    head = f.read(layout.vox_offset)
+    crc = _header_crc(head, layout)
+    while chunk := f.read(_CRC_CHUNK):
+        crc = zlib.crc32(chunk, crc)
+    return crc
+
+
+def _stored_crc(head: bytes, layout) -> int:
+    field = head[layout.aux_offset : layout.aux_offset + 24]
+    digits = field[len(_MARK) : len(_MARK) + 8]
+    if not field.startswith(_MARK) or not re.fullmatch(rb"[0-9a-f]{8}", digits):
+        raise DamagedFileError("it has no nitrain checksum in its header")
+    return int(digits, 16)
+
+
+def _seal(tmp: str) -> None:
+    """Store the CRC32 of the newly written entry ``tmp`` in its header's ``aux_file`` field."""
+    with open(tmp, "r+b") as f:
+        layout = nifti_layout(f.read(540))
+        f.seek(0)
+        crc = _file_crc(f, layout)
+        f.seek(layout.aux_offset)
+        f.write((_MARK + b"%08x" % crc).ljust(24, b"\0"))
 
 
 def _touch(path: Path) -> None:

@@ -28,27 +28,48 @@ def _column(table, column: str, path: Path, owner: str):
     return table[column]
 
 
-def _values(series):
-    """Numbers when the whole column is numeric, else the strings."""
+def _values(series, names, column: str, path: Path, owner: str):
+    """Floats when every present value is a number, the strings when none is (class names); a column with
+    both is an error naming the records (``names``, e.g. participant ids) and their text values."""
     import pandas as pd
 
     numeric = pd.to_numeric(series, errors="coerce")
-    if numeric.notna().sum() == series.notna().sum():
-        return numeric.astype(float)
-    return series
+    present, is_number = series.notna().to_numpy(), numeric.notna().to_numpy()
+    if not is_number.any():
+        return series
+    stray = np.flatnonzero(present & ~is_number)
+    if len(stray):
+        shown = ", ".join(f"{names[k]}: {series.iloc[k]!r}" for k in stray[:10])
+        raise ValueError(
+            f"{owner}: column {column!r} of {path} holds numbers and also text that is not a number "
+            f"({shown}{' ...' if len(stray) > 10 else ''}); a column must be all numbers, or all text for "
+            "class names"
+        )
+    return numeric.astype(float)
+
+
+def _infinite(values) -> np.ndarray:
+    """Positions of infinite numbers (rejected like missing values)."""
+    if values.dtype.kind != "f":
+        return np.zeros(len(values), dtype=bool)
+    return np.isinf(values.to_numpy())
 
 
 def table_values(path: Path, column: str, id_col: str, owner: str) -> dict[str, object]:
-    """``{id: value}`` from a participants-style table; duplicate ids or missing values are errors."""
+    """``{id: value}`` from a participants-style table; duplicate ids, missing or infinite values and
+    columns that mix numbers and text are errors."""
     table = _read_table(path, owner)
     ids = _column(table, id_col, path, owner)
-    values = _values(_column(table, column, path, owner))
     dup = sorted(set(ids[ids.duplicated()]))
     if dup:
         raise ValueError(f"{owner}: duplicate ids in {path} column {id_col!r}: {dup[:10]}")
+    values = _values(_column(table, column, path, owner), [str(i) for i in ids], column, path, owner)
     missing = sorted(ids[values.isna()])
     if missing:
         raise ValueError(f"{owner}: {path} has no {column!r} value for ids {missing[:10]}")
+    infinite = sorted(ids[_infinite(values)])
+    if infinite:
+        raise ValueError(f"{owner}: {path} has an infinite {column!r} value for ids {infinite[:10]}")
     return dict(zip(ids, values.tolist(), strict=True))
 
 
@@ -111,7 +132,8 @@ class FolderDataset(BaseDataset):
     table column ``{'file': 'participants.tsv', 'column': 'age', 'id': 'participant_id'}`` or an image
     config like x. Otherwise ids come from each path's ``sub-XXX`` part (``id_pattern``). Records are
     joined by id, never by position; ids present on one side only are an error (``on_missing='drop'``: a
-    warning, and left out). ``cache``/``cache_limit``: see ``BaseDataset``.
+    warning, and left out). ``cache``/``cache_limit`` and ``on_error`` (``'raise'`` or ``'skip'`` records
+    with unreadable images): see ``BaseDataset``.
     """
 
     def __init__(
@@ -128,8 +150,9 @@ class FolderDataset(BaseDataset):
         storage_options=None,
         download_dir=None,
         cache_limit=None,
+        on_error: str = "raise",
     ):
-        super().__init__(x_transforms, y_transforms, co_transforms, cache, cache_limit)
+        super().__init__(x_transforms, y_transforms, co_transforms, cache, cache_limit, on_error)
         from nitrain.datasets.storage import RemoteStore, open_store
 
         owner = "FolderDataset"
@@ -138,6 +161,7 @@ class FolderDataset(BaseDataset):
         self.base_dir = str(self._store)
         if isinstance(self._store, RemoteStore):
             self._fetch = self._store.fetch
+            self._open = self._store.open
         self._id_re = re.compile(id_pattern)
         self._multi_x = isinstance(x, list | tuple)
         x_configs = list(x) if self._multi_x else [x]
@@ -160,6 +184,7 @@ class FolderDataset(BaseDataset):
         xs = [k for k in sources if k != "y"]
         self._x = [[sources[k][i] for k in xs] if self._multi_x else sources["x"][i] for i in ids]
         self._y = [sources["y"][i] for i in ids]
+        self._drop_unreadable()
 
     def _images(self, cfg, name: str) -> dict[str, str]:
         owner = "FolderDataset"
@@ -206,8 +231,9 @@ class FolderDataset(BaseDataset):
 
 class CSVDataset(BaseDataset):
     """Records from a CSV/TSV file: ``x={'column': 'path'}`` (a list for several inputs), ``y={'column':
-    'age'}`` (a value or a path column). Paths are relative to the table's folder. ``cache``/``cache_limit``:
-    see ``BaseDataset``."""
+    'age'}`` (a value or a path column). Paths are relative to the table's folder. Record ids are the table's
+    row numbers (0 for the first row after the header). ``cache``/``cache_limit`` and ``on_error``
+    (``'raise'`` or ``'skip'`` records with unreadable images): see ``BaseDataset``."""
 
     def __init__(
         self,
@@ -219,8 +245,9 @@ class CSVDataset(BaseDataset):
         co_transforms=None,
         cache=None,
         cache_limit=None,
+        on_error: str = "raise",
     ):
-        super().__init__(x_transforms, y_transforms, co_transforms, cache, cache_limit)
+        super().__init__(x_transforms, y_transforms, co_transforms, cache, cache_limit, on_error)
         owner = "CSVDataset"
         self.path = Path(path)
         table = _read_table(self.path, owner)
@@ -232,7 +259,7 @@ class CSVDataset(BaseDataset):
                 raise ValueError(f"{owner}: {name} must be a dict with a 'column' key, got {cfg!r}")
             col = _column(table, cfg["column"], self.path, owner)
             if col.isna().any():
-                rows = list(np.flatnonzero(col.isna().to_numpy()))
+                rows = [int(k) for k in np.flatnonzero(col.isna().to_numpy())]
                 raise ValueError(f"{owner}: empty {cfg['column']!r} in rows {rows[:10]} of {self.path}")
             return [os.fspath(folder / v) for v in col]
 
@@ -241,10 +268,13 @@ class CSVDataset(BaseDataset):
         if not isinstance(y, dict) or "column" not in y:
             raise ValueError(f"{owner}: y must be a dict with a 'column' key, got {y!r}")
         ycol = _column(table, y["column"], self.path, owner)
-        vals = _values(ycol)
+        vals = _values(ycol, [f"row {k}" for k in range(len(ycol))], y["column"], self.path, owner)
         if vals.isna().any():
-            rows = list(np.flatnonzero(vals.isna().to_numpy()))
+            rows = [int(k) for k in np.flatnonzero(vals.isna().to_numpy())]
             raise ValueError(f"{owner}: empty {y['column']!r} in rows {rows[:10]} of {self.path}")
+        if _infinite(vals).any():
+            rows = [int(k) for k in np.flatnonzero(_infinite(vals))]
+            raise ValueError(f"{owner}: infinite {y['column']!r} in rows {rows[:10]} of {self.path}")
         self._y = [
             os.fspath(folder / v)
             if isinstance(v, str) and v.lower().endswith((".nii", ".gz", ".npy", ".nrrd", ".mha"))
@@ -252,6 +282,7 @@ class CSVDataset(BaseDataset):
             for v in vals.tolist()
         ]
         self._ids = [str(i) for i in range(len(self._x))]
+        self._drop_unreadable()
 
 
 class MemoryDataset(BaseDataset):

@@ -69,8 +69,14 @@ class RemoteStore:
     def local(self, rel: str) -> Path:
         return self.fetch(self.full(rel))
 
+    def open(self, url: str):
+        """``(binary file, size)`` of ``url``, read in ranges (for checks that need a few bytes of it)."""
+        path = url.split("://", 1)[1]
+        return self.fs.open(path, "rb", block_size=1 << 16), self.fs.size(path)
+
     def fetch(self, url: str) -> Path:
-        """A local copy of ``url``, downloaded once per remote version."""
+        """A local copy of ``url``, downloaded once per remote version. A download shorter or longer than
+        the size the store reports is an error and is not kept."""
         path = url.split("://", 1)[1]
         info = self.fs.info(path)
         stamp = (
@@ -84,6 +90,9 @@ class RemoteStore:
             os.close(fd)
             try:
                 self.fs.get_file(path, tmp)
+                got, want = os.path.getsize(tmp), info.get("size")
+                if want is not None and got != want:
+                    raise OSError(f"the download of {url} has {got} bytes, the store reports {want}")
                 os.replace(tmp, dest)
             finally:
                 if os.path.exists(tmp):
