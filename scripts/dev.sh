@@ -119,11 +119,13 @@ setup() {
     ensure_build
 }
 
-# The abi3 manylinux2014 wheel and the sdist in dist/, rebuilt when the sources changed. Prints the
-# wheel's path.
+# The abi3 manylinux2014 wheel and the sdist in dist/, rebuilt when anything they hold changed. Prints
+# the wheel's path.
 wheel() {
     local stamp=$ROOT/dist/.sources want whl
-    want=$(sources_hash)
+    want=$( (sources_hash; cat README.md LICENSE;
+             find python -type f ! -name '*.so' ! -path '*__pycache__*' -print0 | sort -z | xargs -0 cat) \
+            | sha256sum | cut -c1-32)
     whl=$(compgen -G "dist/nitrain-*-abi3-*.whl" | head -n1 || true)
     if [ -n "$whl" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
         echo "$ROOT/$whl"

@@ -44,6 +44,21 @@ for x, y in loader:
 print("EPOCH", n, digest.hexdigest())
 """
 
+# A config file read on the installed Python (tomllib from 3.11, the tomli backport on 3.10).
+CONFIG = """
+import pathlib, sys
+from nitrain import config
+pathlib.Path("c.toml").write_text('epochs = 3\\n[dataset]\\nbase_dir = "d"\\n')
+assert config.load("c.toml")["epochs"] == 3
+pathlib.Path("bad.toml").write_text("epochs = = 3")
+try:
+    config.load("bad.toml")
+except config.ConfigError as e:
+    assert "bad.toml" in str(e), e
+else:
+    raise AssertionError("a TOML parse error was not reported")
+"""
+
 
 def _wheel() -> Path:
     path = os.environ.get("NITRAIN_WHEEL")
@@ -121,7 +136,7 @@ def test_wheel_installs_and_runs_without_cargo(tmp_path):
     assert install.returncode == 0, install.stderr[-4000:]
 
     first_block = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)[0]
-    script = first_block + EPOCH
+    script = first_block + CONFIG + EPOCH
     run = subprocess.run(
         [vpy, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path, check=False, timeout=600
     )
