@@ -26,7 +26,9 @@ from nitrain.models._architectures import (
 from nitrain.models._spec import MODES
 from nitrain.models.pretrained import (
     ChecksumError,
+    ModelCardError,
     PretrainedNotFoundError,
+    RegistryWarning,
     fetch_pretrained,
     list_pretrained,
     model_card,
@@ -38,8 +40,10 @@ __all__ = [
     "MODES",
     "ArchitectureTable",
     "ChecksumError",
+    "ModelCardError",
     "FrameworkNotAvailableError",
     "PretrainedNotFoundError",
+    "RegistryWarning",
     "fetch_architecture",
     "fetch_pretrained",
     "list_architectures",

@@ -4,19 +4,40 @@ Layout: ``<root>/<owner>/<name>/<version>/{<weights file>,card.json}``. The weig
 ``weights.safetensors`` for a torch model, ``weights.weights.h5`` (``model.save_weights``) for a keras
 model built by ``fetch_architecture``, and ``model.keras`` (``model.save``, loaded back with
 ``safe_mode=True``) for any other keras model; none of them is a pickle. The root is
-``$NITRAIN_REGISTRY`` (an fsspec URL or a folder) if set, else ``$NITRAIN_HOME/models``
-(``~/.nitrain/models`` by default). The card is written after the weights, so a version without a card
-is an interrupted write and is ignored.
+``$NITRAIN_REGISTRY`` (an fsspec URL, or a folder) if set, else ``$NITRAIN_HOME/models``
+(``~/.nitrain/models`` by default).
+
+Concurrent registrations of one name get distinct versions; an existing version is never replaced
+unless ``overwrite=True`` names it. A registration first claims its version, atomically, then writes the
+weights, then the card:
+
+* in a folder (``$NITRAIN_HOME``, or a folder or ``file://`` URL in ``$NITRAIN_REGISTRY``) the claim is
+  the creation of the version folder (``os.mkdir`` fails if it exists: the next version is tried), and
+  each file is written to a temporary name, flushed to disk and renamed into place;
+* on an fsspec store the claim is the exclusive creation of the weights object
+  (``pipe_file(mode='create')``), and the card is created exclusively too: if another registration
+  (with a weights file of another name) took the version first, this one deletes its weights and tries
+  the next version. On S3 (s3fs) exclusive creation is a conditional PUT (``If-None-Match: *``), which
+  AWS S3 and moto honour: the claim is atomic there. A store that ignores the condition, and fsspec
+  filesystems without an exclusive create of their own (fsspec then checks for the file and writes it),
+  leave a short window in which two registrations can take one version; then one model is lost.
+
+A version folder without a card is an incomplete registration (interrupted, or still being written): it
+is never listed nor resolved as the latest version, ``list_pretrained`` reports it, and new
+registrations take the numbers after it. A card that is not valid JSON, or lacks a key the registry needs,
+raises ``ModelCardError`` naming the model, version and file; ``list_pretrained`` skips and reports it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
 import os
 import re
 import tempfile
+import warnings
 from pathlib import Path
 
 CARD = "card.json"
@@ -28,6 +49,7 @@ KERAS_WEIGHTS_FORMAT = "keras.weights.h5"
 KERAS_MODEL_FORMAT = "keras(model, safe_mode)"
 CARD_FORMAT = 1
 _PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_CLAIM_TRIES = 1000  # versions tried by one registration before giving up
 
 
 class PretrainedNotFoundError(LookupError):
@@ -38,10 +60,21 @@ class ChecksumError(RuntimeError):
     """The weights file does not match the sha256 recorded in its model card."""
 
 
+class ModelCardError(ValueError):
+    """A model card that cannot be used: not valid JSON, not a JSON object, or without a required key.
+    The message names the model, its version and the card's path."""
+
+
+class RegistryWarning(UserWarning):
+    """Something in the registry was skipped: an incomplete registration or an unreadable model card."""
+
+
 # ---------------------------------------------------------------- storage
 
 
 class _LocalStore:
+    """A registry in a local folder: versions are claimed with ``os.mkdir``, files renamed into place."""
+
     def __init__(self, root: Path):
         self.root = root
 
@@ -52,11 +85,39 @@ class _LocalStore:
         return self.root.joinpath(*parts).read_bytes()
 
     def write(self, data: bytes, *parts: str) -> None:
+        """Write atomically: a uniquely named temporary file, flushed to disk, renamed onto ``parts``."""
         path = self.root.joinpath(*parts)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def claim(self, data: bytes, *parts: str) -> bool:
+        """Create the version folder ``parts[:-1]`` and write ``data`` to its file ``parts[-1]``; False
+        (and nothing written) if that folder exists already."""
+        folder = self.root.joinpath(*parts[:-1])
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            return False
+        self.write(data, *parts)
+        return True
+
+    def publish(self, data: bytes, *parts: str) -> None:
+        """Write the card that completes a claimed version (the folder is this registration's own)."""
+        self.write(data, *parts)
+
+    def remove(self, *parts: str) -> None:
+        self.root.joinpath(*parts).unlink(missing_ok=True)
 
     def exists(self, *parts: str) -> bool:
         return self.root.joinpath(*parts).exists()
@@ -67,10 +128,13 @@ class _LocalStore:
 
 
 class _FsspecStore:
+    """A registry at an fsspec URL: versions are claimed by creating their weights object exclusively."""
+
     def __init__(self, url: str):
         import fsspec
 
         self.fs, path = fsspec.core.url_to_fs(url)
+        self.fs.invalidate_cache()  # fsspec reuses filesystem instances: list what is there now
         self.root = path.rstrip("/")
         self.protocol = url.split("://", 1)[0] if "://" in url else "file"
 
@@ -84,15 +148,36 @@ class _FsspecStore:
         with self.fs.open(self._path(*parts), "rb") as f:
             return f.read()
 
-    def write(self, data: bytes, *parts: str) -> None:
+    def _put(self, data: bytes, parts: tuple[str, ...], mode: str) -> None:
         path = self._path(*parts)
-        parent = path.rsplit("/", 1)[0]
         try:
-            self.fs.makedirs(parent, exist_ok=True)
+            self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         except Exception:  # object stores have no folders
             pass
-        with self.fs.open(path, "wb") as f:
-            f.write(data)
+        self.fs.pipe_file(path, data, mode=mode)
+
+    def write(self, data: bytes, *parts: str) -> None:
+        self._put(data, parts, "overwrite")
+
+    def claim(self, data: bytes, *parts: str) -> bool:
+        """Create the object ``parts`` (a version's weights) only if it does not exist; False if it does."""
+        if self.exists(*parts):
+            return False
+        try:
+            self._put(data, parts, "create")
+        except FileExistsError:
+            return False
+        return True
+
+    def publish(self, data: bytes, *parts: str) -> None:
+        """Create the card only if there is none; FileExistsError if another registration's card is."""
+        if self.exists(*parts):
+            raise FileExistsError(self.url(*parts))
+        self._put(data, parts, "create")
+
+    def remove(self, *parts: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(self._path(*parts))
 
     def exists(self, *parts: str) -> bool:
         return self.fs.exists(self._path(*parts))
@@ -110,14 +195,14 @@ class _FsspecStore:
 def _store():
     url = os.environ.get("NITRAIN_REGISTRY", "").strip()
     if url:
+        if "://" not in url or url.startswith("file://"):  # a folder: claimed with os.mkdir
+            return _LocalStore(Path(url.removeprefix("file://")).expanduser())
         try:
             import fsspec  # noqa: F401
         except ImportError:
-            if "://" in url and not url.startswith("file://"):
-                raise ImportError(
-                    f"NITRAIN_REGISTRY={url!r} is a URL; reading it needs fsspec: pip install nitrain[cloud]"
-                ) from None
-            return _LocalStore(Path(url.removeprefix("file://")).expanduser())
+            raise ImportError(
+                f"NITRAIN_REGISTRY={url!r} is a URL; reading it needs fsspec: pip install nitrain[cloud]"
+            ) from None
         return _FsspecStore(url)
     home = os.environ.get("NITRAIN_HOME", "").strip()
     base = Path(home).expanduser() if home else Path.home() / ".nitrain"
@@ -177,10 +262,17 @@ def _parse(name: str) -> tuple[str, str, int | None]:
     return owner, short, version
 
 
+def _scan(store, owner: str, name: str) -> tuple[list[int], list[int]]:
+    """(complete, incomplete) version numbers of ``owner/name``: version folders with and without a card."""
+    complete, incomplete = [], []
+    for v in store.children(owner, name):
+        if v.isdigit() and int(v) >= 1:
+            (complete if store.exists(owner, name, v, CARD) else incomplete).append(int(v))
+    return sorted(complete), sorted(incomplete)
+
+
 def _versions(store, owner: str, name: str) -> list[int]:
-    return sorted(
-        int(v) for v in store.children(owner, name) if v.isdigit() and store.exists(owner, name, v, CARD)
-    )
+    return _scan(store, owner, name)[0]
 
 
 def _ids(store) -> list[str]:
@@ -191,17 +283,97 @@ def _ids(store) -> list[str]:
     return out
 
 
+def _incomplete(store, owner: str, name: str, versions) -> str:
+    where = ", ".join(store.url(owner, name, str(v)) for v in versions)
+    return (
+        f"version{'s' if len(versions) > 1 else ''} {', '.join(map(str, versions))} of {owner}/{name} "
+        f"({where}) {'have' if len(versions) > 1 else 'has'} no {CARD}: an interrupted registration, or "
+        "one still being written"
+    )
+
+
 def _resolve(store, name: str) -> tuple[str, str, int]:
     owner, short, version = _parse(name)
-    versions = _versions(store, owner, short)
+    versions, incomplete = _scan(store, owner, short)
+    if version is not None and version in incomplete:
+        reason = _incomplete(store, owner, short, [version])
+        raise PretrainedNotFoundError(f"{owner}/{short}@{version} is not a complete registration: {reason}")
     if not versions or (version is not None and version not in versions):
         what = f"version {version} of {owner}/{short}" if versions else f"model {owner}/{short}"
         available = _ids(store)
         raise PretrainedNotFoundError(
             f"no registered {what} in {store.url()}; available: {available or 'none'}"
             + (f" (versions of {owner}/{short}: {versions})" if versions else "")
+            + (f"; {_incomplete(store, owner, short, incomplete)}" if incomplete else "")
         )
-    return owner, short, version if version is not None else versions[-1]
+    if version is None:
+        version = versions[-1]
+        newer = [v for v in incomplete if v > version]
+        if newer:
+            warnings.warn(
+                f"{owner}/{short}: using version {version}, the latest complete one; "
+                + _incomplete(store, owner, short, newer),
+                RegistryWarning,
+                stacklevel=4,
+            )
+    return owner, short, version
+
+
+# ---------------------------------------------------------------- cards
+
+_ARCHITECTURE_KEYS = ("name", "dim", "input_image_size", "number_of_outcomes", "mode")
+
+
+def _card_problem(card) -> str | None:
+    """Why ``card`` cannot be used, or None."""
+    if not isinstance(card, dict):
+        return f"it is a JSON {type(card).__name__}, not an object"
+    for key in ("architecture", "weights"):
+        if key not in card:
+            return f"it lacks the required key {key!r}"
+    weights = card["weights"]
+    if not isinstance(weights, dict):
+        return f"'weights' is {weights!r}, not an object"
+    for key in ("file", "sha256"):
+        if key not in weights:
+            return f"it lacks the required key 'weights.{key}'"
+    if not isinstance(weights["file"], str) or not _PART.match(weights["file"]):
+        return f"'weights.file' is {weights['file']!r}, not a file name"
+    arch = card["architecture"]
+    if arch is None:
+        if card.get("framework", "torch") != "keras":
+            return "'architecture' is null, which only a keras model stored whole may have"
+        return None
+    if not isinstance(arch, dict):
+        return f"'architecture' is {arch!r}, not an object"
+    for key in _ARCHITECTURE_KEYS:
+        if key not in arch:
+            return f"it lacks the required key 'architecture.{key}'"
+    return None
+
+
+def _read_card(store, owner: str, short: str, version: int) -> dict:
+    """The card of ``owner/short@version``, parsed and checked; ``ModelCardError`` naming the model and
+    path if it is not valid JSON or lacks a required key."""
+    where = (owner, short, str(version))
+    ident, url = f"{owner}/{short}@{version}", store.url(*where, CARD)
+    try:
+        raw = store.read(*where, CARD)
+    except FileNotFoundError:
+        raise PretrainedNotFoundError(
+            f"the model card of {ident} ({url}) is gone: the version was removed, or is being overwritten"
+        ) from None
+    try:
+        card = json.loads(raw)
+    except ValueError as e:  # json.JSONDecodeError, UnicodeDecodeError
+        raise ModelCardError(
+            f"the model card of {ident} ({url}) is not valid JSON: {e}. It is truncated or corrupted; "
+            f"register the model again as {ident} with overwrite=True, or delete {store.url(*where)}"
+        ) from None
+    problem = _card_problem(card)
+    if problem:
+        raise ModelCardError(f"the model card of {ident} ({url}) cannot be used: {problem}")
+    return card
 
 
 # ---------------------------------------------------------------- json
@@ -290,8 +462,15 @@ def register_pretrained(
     rebuild it); its weights are stored as safetensors. A keras model from
     ``fetch_architecture(..., framework='keras')`` is stored the same way, its weights as a keras
     ``.weights.h5`` file; any other keras model is stored whole as a ``.keras`` file (its custom layers, if
-    any, must be registered keras-serializable to load again). Without ``@version`` the next version
-    number is used; an existing version is only replaced with ``overwrite=True``. ``spacing`` and
+    any, must be registered keras-serializable to load again).
+
+    Without ``@version`` the version is the first free number after every version folder there is
+    (complete or not), claimed atomically (see the module docstring): registrations running at once get
+    distinct versions. With ``@version`` an existing version, or a version folder without a card, raises
+    ``FileExistsError`` unless ``overwrite=True``; an overwrite deletes the old card first, then writes
+    the weights and the new card, so meanwhile the version reads as incomplete (two overwrites of one
+    version at once are not guarded: the last card written wins, and weights that do not match it fail
+    their checksum on loading). ``spacing`` and
     ``normalization`` record what inputs the model expects (e.g. ``(1, 1, 1)`` and
     ``{'method': 'zscore'}``), ``training_data`` and ``metrics`` describe how it was trained; all must be
     JSON-serialisable.
@@ -317,14 +496,9 @@ def register_pretrained(
 
     store = _store()
     owner, short, version = _parse(name)
-    versions = _versions(store, owner, short)
-    if version is None:
-        version = (versions[-1] + 1) if versions else 1
-    elif version in versions and not overwrite:
-        raise FileExistsError(
-            f"{owner}/{short}@{version} is already registered in {store.url()}; pass overwrite=True to "
-            f"replace it, or register without '@version' to get version {versions[-1] + 1}"
-        )
+    complete, incomplete = _scan(store, owner, short)
+    if version is not None and version in complete and not overwrite:
+        raise _taken(store, owner, short, version)
     if framework == "torch":
         weights, weights_card, framework_versions = _torch_weights(model)
     else:
@@ -371,10 +545,56 @@ def register_pretrained(
         **framework_versions,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    where = (owner, short, str(version))
-    store.write(weights, *where, weights_card["file"])
-    store.write((json.dumps(card, indent=2) + "\n").encode(), *where, CARD)
-    return card
+    file = weights_card["file"]
+
+    def encoded(v: int) -> bytes:
+        card["id"], card["version"] = f"{owner}/{short}@{v}", v
+        return (json.dumps(card, indent=2) + "\n").encode()
+
+    if version is not None:
+        where = (owner, short, str(version))
+        if overwrite:  # last writer wins; without a card meanwhile, the version reads as incomplete
+            store.remove(*where, CARD)
+            store.write(weights, *where, file)
+            store.write(encoded(version), *where, CARD)
+            return card
+        if not store.claim(weights, *where, file):
+            if store.exists(*where, CARD):
+                raise _taken(store, owner, short, version)
+            reason = _incomplete(store, owner, short, [version])
+            raise FileExistsError(
+                f"{owner}/{short}@{version} cannot be registered: {reason}. Pass overwrite=True to "
+                "replace it, or register without '@version'"
+            )
+        try:
+            store.publish(encoded(version), *where, CARD)
+        except FileExistsError:  # another registration, with another weights file, took the version
+            store.remove(*where, file)
+            raise _taken(store, owner, short, version) from None
+        return card
+    version = max(complete + incomplete, default=0) + 1
+    for _ in range(_CLAIM_TRIES):
+        where = (owner, short, str(version))
+        if store.claim(weights, *where, file):
+            try:
+                store.publish(encoded(version), *where, CARD)
+                return card
+            except FileExistsError:  # another registration, with another weights file, took the version
+                store.remove(*where, file)
+        version += 1
+    raise RuntimeError(
+        f"register_pretrained: could not claim a version of {owner}/{short} in {store.url()} after "
+        f"{_CLAIM_TRIES} tries (every one was taken)"
+    )
+
+
+def _taken(store, owner: str, short: str, version: int) -> FileExistsError:
+    complete, incomplete = _scan(store, owner, short)
+    return FileExistsError(
+        f"{owner}/{short}@{version} is already registered in {store.url()}; pass overwrite=True to "
+        f"replace it, or register without '@version' to get version "
+        f"{max(complete + incomplete, default=0) + 1}"
+    )
 
 
 register_model = register_pretrained
@@ -382,9 +602,11 @@ register_model = register_pretrained
 
 def model_card(name: str) -> dict:
     """The model card of ``name`` (latest version unless ``@version``), read without loading
-    weights or torch."""
+    weights or torch. A card that is not valid JSON or lacks a required key raises ``ModelCardError``;
+    the latest version is the newest one with a card (newer folders without one are skipped with a
+    ``RegistryWarning``)."""
     store, owner, short, version = _find(name)
-    return json.loads(store.read(owner, short, str(version), CARD))
+    return _read_card(store, owner, short, version)
 
 
 def fetch_pretrained(name: str, map_location="cpu"):
@@ -394,11 +616,12 @@ def fetch_pretrained(name: str, map_location="cpu"):
     A torch model comes back in eval mode on ``map_location``; a keras model is rebuilt with
     ``fetch_architecture(..., framework='keras')`` (or, stored whole, loaded with
     ``keras.saving.load_model(safe_mode=True)``) on the current keras backend; ``map_location`` does not
-    apply to it. A weights file that does not hash to the card's sha256 raises ``ChecksumError``.
+    apply to it. A weights file that does not hash to the card's sha256 raises ``ChecksumError``, an
+    unusable card ``ModelCardError`` (as for ``model_card``).
     """
     store, owner, short, version = _find(name)
     where = (owner, short, str(version))
-    card = json.loads(store.read(*where, CARD))
+    card = _read_card(store, owner, short, version)
 
     weights_name = card["weights"]["file"]
     data = store.read(*where, weights_name)
@@ -453,14 +676,25 @@ def _load_keras(card: dict, data: bytes):
 
 
 class _PretrainedTable(list):
+    """The rows of ``list_pretrained``; ``skipped`` holds what was left out (dicts of id, path, reason)."""
+
+    def __init__(self, rows=(), skipped=()):
+        super().__init__(rows)
+        self.skipped = list(skipped)
+
     def __repr__(self) -> str:
         if not self:
-            return "no registered models"
-        cols = ("id", "architecture", "dim", "created", "description")
-        rows = [[str(r[c]) for c in cols] for r in self]
-        widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(cols)]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True))]
-        lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in rows]
+            lines = ["no registered models"]
+        else:
+            cols = ("id", "architecture", "dim", "created", "description")
+            rows = [[str(r[c]) for c in cols] for r in self]
+            widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(cols)]
+            lines = ["  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True))]
+            lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in rows]
+        if self.skipped:
+            lines.append(
+                f"({len(self.skipped)} skipped: {', '.join(s['id'] for s in self.skipped)}; see .skipped)"
+            )
         return "\n".join(line.rstrip() for line in lines)
 
     __str__ = __repr__
@@ -468,21 +702,53 @@ class _PretrainedTable(list):
 
 def list_pretrained() -> list[dict]:
     """Every registered model version: dicts of id, owner, name, version, architecture, dim, created,
-    description (prints as a table)."""
-    out = _PretrainedTable()
-    for store, ident in [(_store(), i) for i in _ids(_store())] + [(BUILTIN, i) for i in _ids(BUILTIN)]:
-        owner, short, version = _parse(ident)
-        card = json.loads(store.read(owner, short, str(version), CARD))
-        out.append(
-            {
-                "id": ident,
-                "owner": owner,
-                "name": short,
-                "version": version,
-                "architecture": (card["architecture"] or {}).get("name", f"({card.get('framework')} model)"),
-                "dim": (card["architecture"] or {}).get("dim"),
-                "created": card.get("created"),
-                "description": card.get("description", ""),
-            }
+    description (prints as a table); the user's registry first, then the models built into nitrain.
+
+    Versions that cannot be listed are skipped, not fatal: a version folder without a card (an
+    interrupted or in-progress registration) and a card that is not valid JSON or lacks a required key.
+    Each is a dict of ``id``, ``path`` and ``reason`` in the returned list's ``skipped`` attribute, and
+    one ``RegistryWarning`` names every skipped path.
+    """
+    rows, skipped = [], []
+    for store in (_store(), BUILTIN):
+        for owner in store.children():
+            for short in store.children(owner):
+                complete, incomplete = _scan(store, owner, short)
+                skipped += [
+                    {
+                        "id": f"{owner}/{short}@{v}",
+                        "path": store.url(owner, short, str(v)),
+                        "reason": f"no {CARD}: an interrupted registration, or one still being written",
+                    }
+                    for v in incomplete
+                ]
+                for version in complete:
+                    ident = f"{owner}/{short}@{version}"
+                    try:
+                        card = _read_card(store, owner, short, version)
+                    except (ModelCardError, PretrainedNotFoundError, OSError) as e:
+                        path = store.url(owner, short, str(version), CARD)
+                        skipped.append({"id": ident, "path": path, "reason": str(e)})
+                        continue
+                    rows.append(
+                        {
+                            "id": ident,
+                            "owner": owner,
+                            "name": short,
+                            "version": version,
+                            "architecture": (card["architecture"] or {}).get(
+                                "name", f"({card.get('framework')} model)"
+                            ),
+                            "dim": (card["architecture"] or {}).get("dim"),
+                            "created": card.get("created"),
+                            "description": card.get("description", ""),
+                        }
+                    )
+    if skipped:
+        warnings.warn(
+            f"list_pretrained skipped {len(skipped)} model version(s): "
+            + "; ".join(f"{s['path']}: {s['reason']}" for s in skipped),
+            RegistryWarning,
+            stacklevel=2,
         )
-    return out
+    return _PretrainedTable(rows, skipped)
