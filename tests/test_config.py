@@ -250,7 +250,7 @@ EFFECTS = {
     ("sampler", "PatchSampler"): (
         _both(_drop("sampler"), _set("sampler", PatchSampler={"patch_size": [8, 8]})),
         "refused",
-        "sampler: grid origins: size must be 3",  # 2-D patches of 2-D images; these are 3-D
+        "PatchSampler.*needs 2-D images",  # 2-D patches of 2-D images; these are 3-D
     ),
     ("sampler", "SlicePatchSampler"): (
         _both(

@@ -151,16 +151,29 @@ def test_a_plain_iterable_is_served_in_order_and_begins_again_after_an_epoch():
     assert fresh[0][1][0] == 0  # a refused request leaves the adapter usable
 
 
+class _WrongLength(loaders.DatasetLoader):
+    """A loader whose ``len`` is off by ``off`` batches (a broken custom loader)."""
+
+    def __init__(self, *args, off: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.off = off
+
+    def __len__(self):
+        return super().__len__() + self.off
+
+
 def test_a_wrong_length_is_an_error_not_a_lost_or_extra_batch():
     sampler = samplers.SliceSampler(sub_batch_size=2, axis=2)
-    # len() counts from the first record's 4 slices: 2 image-batches x 4 = 8 predicted, 10 real
-    ld = loaders.DatasetLoader(_volumes([(8, 8, 4), (8, 8, 6)] * 2), batch_size=2, sampler=sampler)
-    assert len(ld) == 8 and sum(1 for _ in ld) == 10
+    exact = loaders.DatasetLoader(_volumes([(8, 8, 4), (8, 8, 6)] * 2), batch_size=2, sampler=sampler)
+    assert len(exact) == sum(1 for _ in exact) == 10
+    # 8 predicted, 10 real
+    ld = _WrongLength(_volumes([(8, 8, 4), (8, 8, 6)] * 2), batch_size=2, sampler=sampler, off=-2)
     kd = ld.to_keras()
     with pytest.raises(IndexError, match="more batches than its length 8"):
         for i in range(8):
             kd[i]
-    short = loaders.DatasetLoader(_volumes([(8, 8, 6), (8, 8, 2)] * 2), batch_size=2, sampler=sampler)
+    # 12 predicted, 8 real
+    short = _WrongLength(_volumes([(8, 8, 6), (8, 8, 2)] * 2), batch_size=2, sampler=sampler, off=4)
     assert len(short) == 12 and sum(1 for _ in short) == 8
     kd = short.to_keras()
     with pytest.raises(IndexError, match="ended after 8 batches but its length is 12"):
@@ -196,10 +209,10 @@ def test_to_tensorflow_with_a_sampler_fits_every_epoch_with_the_exact_steps():
 
 def test_to_tensorflow_refuses_an_epoch_that_does_not_match_its_cardinality():
     sampler = samplers.SliceSampler(sub_batch_size=2, axis=2)
-    long = loaders.DatasetLoader(_volumes([(8, 8, 4), (8, 8, 6)] * 2), batch_size=2, sampler=sampler)
+    long = _WrongLength(_volumes([(8, 8, 4), (8, 8, 6)] * 2), batch_size=2, sampler=sampler, off=-2)
     with pytest.raises(tf.errors.OpError, match="has more batches but len\\(loader\\) is 8"):
         list(long.to_tensorflow())
-    short = loaders.DatasetLoader(_volumes([(8, 8, 6), (8, 8, 2)] * 2), batch_size=2, sampler=sampler)
+    short = _WrongLength(_volumes([(8, 8, 6), (8, 8, 2)] * 2), batch_size=2, sampler=sampler, off=4)
     with pytest.raises(tf.errors.OpError, match="ended after 8 batches but len\\(loader\\) is 12"):
         list(short.to_tensorflow())
 

@@ -127,6 +127,34 @@ class BaseDataset:
         rid = self._ids[i] if i < len(self._ids) else str(i)
         return f"{type(self).__name__} record {i} ({rid})"
 
+    def record_shape(self, i: int) -> tuple[int, ...] | None:
+        """The voxel shape of record ``i``'s x image (the first one, for several inputs) as stored, before
+        ``x_transforms``, without reading its voxels: from the image or array in memory, or from the file's
+        header (``.npy``: numpy's header; other formats: ``ants.image_header_info``). ``None`` when that
+        cannot tell (a remote file, a multi-component image, a header that does not read: reading the
+        record says why)."""
+        value = self._x[int(i)]
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if isinstance(value, np.ndarray):
+            return tuple(int(d) for d in value.shape)
+        if callable(getattr(value, "view", None)) and hasattr(value, "spacing"):
+            return None if getattr(value, "components", 1) != 1 else tuple(int(d) for d in value.shape)
+        if not is_image_path(value) or "://" in str(value):
+            return None
+        path = os.fspath(value)
+        try:
+            if path.lower().endswith(".npy"):
+                return tuple(int(d) for d in np.load(path, mmap_mode="r").shape)
+            import ants
+
+            info = ants.image_header_info(path)
+            if int(info.get("nComponents", 1)) != 1:
+                return None
+            return tuple(int(d) for d in info["dimensions"])
+        except Exception:
+            return None
+
     def _drop_unreadable(self) -> None:
         """For ``on_error='skip'``: check every record's image files and leave out the records with a file
         that is missing, short or damaged, with one warning naming them (see the class docstring)."""
@@ -191,8 +219,22 @@ class BaseDataset:
         where = self._where(i)
         x = self._prepared(self._x[i], self.x_transforms, where, "x")
         y = self._prepared(self._y[i], self.y_transforms, where, "y")
+        import ants
+
+        from nitrain.transforms.base import BaseTransform, takes_rng
+
+        def each(t, v):
+            # a transform of one image (``__call__(image)``) moves every image alike; values that are
+            # not images (a scalar label) pass through
+            if isinstance(v, list | tuple):
+                return type(v)(each(t, u) for u in v)
+            return t(v) if isinstance(v, ants.ANTsImage) else v
+
         for t in self.co_transforms:
-            x, y = t(x, y)
+            if isinstance(t, BaseTransform) and not takes_rng(t):
+                x, y = each(t, x), each(t, y)
+            else:
+                x, y = t(x, y)
         return x, y
 
     def _prepared(self, value, transforms, where: str, stream: str):

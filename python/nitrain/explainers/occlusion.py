@@ -32,7 +32,13 @@ class OcclusionExplainer:
     Each patch of ``patch_size`` (moved by ``stride``, default half the patch) is replaced by ``baseline``
     (``'mean'`` of the image, ``'zero'``, or a number); a voxel's value is the mean over the patches that
     cover it of ``prediction(original) - prediction(occluded)`` for output ``target``. Positive: hiding the
-    region lowers the prediction.
+    region lowers the prediction. ``stride`` may not exceed ``patch_size`` on any axis (``ValueError``):
+    a larger stride would leave voxels that no patch covers, and they would read 0, "no effect", without
+    having been measured.
+
+    A prediction that is NaN or infinite is an error (``ValueError``) naming where it came from: the
+    unoccluded image (or which of its slices, with a ``sampler``), or the corner of the patch whose
+    occluded copy gave it.
 
     ``model``: a torch module (fed channels-first), a keras 3 model (fed channels-last, called with
     ``predict_on_batch``) or any callable taking a channels-last numpy batch; ``channels`` overrides the
@@ -67,6 +73,16 @@ class OcclusionExplainer:
             st = (int(stride),) if isinstance(stride, int | np.integer) else tuple(int(s) for s in stride)
             if any(s <= 0 for s in st):
                 raise ValueError(f"OcclusionExplainer: stride must be positive, got {stride!r}")
+            ps = self.patch_size
+            if len(st) == 1 or len(ps) == 1 or len(st) == len(ps):
+                n = max(len(st), len(ps))
+                pairs = zip(st * n if len(st) == 1 else st, ps * n if len(ps) == 1 else ps, strict=True)
+                if any(s > p for s, p in pairs):
+                    raise ValueError(
+                        f"OcclusionExplainer: stride {stride!r} is larger than patch_size {patch_size!r} on "
+                        "some axis; the voxels between patches would never be occluded and would read 0 "
+                        "('no effect') without being measured. Use a stride <= patch_size"
+                    )
             self.stride = st
         else:
             self.stride = None
@@ -96,6 +112,17 @@ class OcclusionExplainer:
         if len(st) != nd:
             raise ValueError(f"OcclusionExplainer: stride {self.stride} does not match a {nd}-D image")
         return ps, st
+
+    def _finite(self, pred: np.ndarray, what) -> None:
+        """Raise naming ``what(k)`` for the first non-finite entry ``k`` of ``pred``."""
+        bad = np.flatnonzero(~np.isfinite(pred))
+        if len(bad):
+            k = int(bad[0])
+            more = f" ({len(bad)} of these {len(pred)} predictions are not finite)" if len(bad) > 1 else ""
+            raise ValueError(
+                f"OcclusionExplainer: the model's output {self.target} is {pred[k]} on {what(k)}{more}; "
+                "an occlusion map needs finite predictions"
+            )
 
     def _checked(self, fn, shape):
         try:
@@ -130,6 +157,7 @@ class OcclusionExplainer:
         buf = np.empty((self.batch_size, *shape), np.float32)
         if self.sampler is None:
             base = float(self._checked(lambda: self._predict(arr[None])[0, self.target], shape))
+            self._finite(np.array([base]), lambda k: "the unoccluded image (the baseline prediction)")
         else:
             # A 2-D model slice by slice: the volume's prediction is the mean over its slices, and a patch
             # changes only the slices it crosses, so only those are predicted again.
@@ -143,13 +171,28 @@ class OcclusionExplainer:
             per_slice[window.start : window.stop] = self._checked(
                 lambda: self._predict(extract_slices([arr], served, a))[:, self.target], shape
             )
+            self._finite(
+                per_slice[window.start : window.stop],
+                lambda k: (
+                    f"slice {window.start + k} along axis {a} of the unoccluded image (the baseline "
+                    "prediction)"
+                ),
+            )
         bar = progress_bar(len(origins), "OcclusionExplainer", self.progress, "patch")
         for s in range(0, len(origins), self.batch_size):
             part = origins[s : s + self.batch_size]
             out = buf[: len(part)]
             _core.occluded_copies(arr, part, list(ps), value, out)
+            corners = [tuple(int(v) for v in o) for o in part]
             if self.sampler is None:
-                change = base - self._predict(out)[:, self.target]
+                pred = self._predict(out)[:, self.target]
+                self._finite(
+                    pred,
+                    lambda k, corners=corners: (
+                        f"the copy occluded by the patch at corner {corners[k]} (size {ps})"
+                    ),
+                )
+                change = base - pred
             else:
                 # Only the served slices count; a patch outside the window changes nothing.
                 spans = [range(max(o[a], window.start), min(o[a] + ps[a], window.stop)) for o in part]
@@ -157,6 +200,13 @@ class OcclusionExplainer:
                     -1, 2
                 )
                 new = self._predict(extract_slices(list(out), idx, a))[:, self.target] if len(idx) else []
+                self._finite(
+                    np.asarray(new, np.float64),
+                    lambda k, idx=idx, corners=corners: (
+                        f"slice {idx[k, 1]} along axis {a} of the copy occluded by the patch at corner "
+                        f"{corners[idx[k, 0]]} (size {ps})"
+                    ),
+                )
                 change = np.zeros(len(part))
                 pos = 0
                 for j, span in enumerate(spans):

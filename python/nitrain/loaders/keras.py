@@ -65,8 +65,8 @@ class KerasLoader(keras.utils.PyDataset):
     it again; other loaders repeat only the batch just served and the items keras read to learn the
     shapes before the epoch began). A new loader epoch begins with the first item asked for after
     keras' ``on_epoch_end``, or, when indexing by hand, after every item of the epoch has been served.
-    The loader's ``len`` must be exact: an epoch that ends early or runs long raises an IndexError (a
-    DatasetLoader with a sampler counts its batches from the first record's shape). Works with one worker
+    The loader's ``len`` must be exact (a DatasetLoader's is, from each record's shape): an epoch that
+    ends early or runs long raises an IndexError. Works with one worker
     (the default); several threads are serialised; ``use_multiprocessing`` is not supported (a loader
     keeps its own background thread). ``channel`` is the layout served: ``channels`` ('first' / 'last')
     when given, else the loader's.
@@ -146,13 +146,13 @@ class KerasLoader(keras.utils.PyDataset):
         except StopIteration:
             raise IndexError(
                 f"to_keras: the loader's epoch ended after {self._produced} batches but its length is "
-                f"{self.n_batches} (do all records have the first record's shape?)"
+                f"{self.n_batches} (is the loader's len exact?)"
             ) from None
         self._produced += 1
         if self._produced == self.n_batches and next(self._iter, _END) is not _END:
             raise IndexError(
-                f"to_keras: the loader's epoch has more batches than its length {self.n_batches} (do all "
-                "records have the first record's shape?)"
+                f"to_keras: the loader's epoch has more batches than its length {self.n_batches} (is the "
+                "loader's len exact?)"
             )
         return as_keras_batch(*move_channels(x, y, self.source, self.target))
 

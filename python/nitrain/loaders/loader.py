@@ -5,18 +5,90 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
+import warnings
 
 import numpy as np
 
 from nitrain import _core
 from nitrain.samplers._extract import image_array
+from nitrain.transforms.base import BaseTransform, takes_rng
 
 _CHANNEL = {-1: "last", 0: "first", 1: "first", None: None}
 _DONE = object()
+_VARIES = object()  # a transform's output shape depends on its random draws
+
+#: Leaving an epoch (break, an exception, closing the generator) waits this long for the background worker
+#: to finish the record it is on; a worker still busy then (a fetch that hangs) is abandoned: it is a daemon
+#: thread, it stops at its next record, and what it makes is dropped.
+ABANDON_WORKER_S = 1.0
 
 
 def _is_image(v) -> bool:
     return callable(getattr(v, "view", None)) and hasattr(v, "spacing")
+
+
+def _shape_effect(t, shape: tuple[int, ...]):
+    """The shape of an image of ``shape`` after transform ``t``: a tuple, ``_VARIES`` when it depends on
+    ``t``'s random draws, or None when ``t``'s effect on shapes is not known (then it has to be run). Known:
+    the library's intensity, noise, artefact, flip, affine-warp and type transforms (shape kept),
+    ``Resize``, ``RandomCrop``, and ``Compose`` / ``RandomChoice`` of known ones."""
+    from nitrain.transforms import artefacts, random_intensity, spatial, utility
+    from nitrain.transforms.base import Compose, RandomChoice
+    from nitrain.transforms.intensity import IntensityTransform
+
+    if type(t) is Compose:
+        for member in t.transforms:
+            shape = _shape_effect(member, shape)
+            if shape is None or shape is _VARIES:
+                return shape
+        return shape
+    if type(t) is RandomChoice:
+        outs = [_shape_effect(member, shape) for member in t.transforms]
+        if any(o is None for o in outs):
+            return None
+        return outs[0] if all(o == outs[0] for o in outs) else _VARIES
+    if not takes_rng(t):
+        return None  # a user transform with its own __call__
+    keep = (
+        random_intensity.RandomNoise,
+        random_intensity.RandomSmoothing,
+        artefacts.RandomGamma,
+        artefacts.RandomBiasField,
+        artefacts.RandomMotion,
+        spatial.Flip,
+        spatial.RandomFlip,
+        utility.Astype,
+    )
+    if type(t) in keep or isinstance(t, IntensityTransform):
+        return shape
+    if isinstance(t, spatial._Warp) and type(t).apply is spatial._Warp.apply:
+        return shape  # resampled onto the image's own grid
+    if type(t) in (spatial.Resize, spatial.RandomCrop):
+        try:
+            out = tuple(int(v) for v in spatial._expand("", "shape", t.shape, len(shape), len(shape)))
+        except (ValueError, TypeError):
+            return None
+        if type(t) is spatial.Resize or out == shape:
+            return out
+        if any(o > d for o, d in zip(out, shape, strict=True)):
+            return None  # running it raises its own error
+        return out if t.p == 1 else _VARIES
+    return None
+
+
+def _shape_through(transforms, shape, varies: list):
+    """``shape`` after ``transforms`` by their known effects, or None when one is not known or varies
+    (those are appended to ``varies``)."""
+    for t in transforms:
+        out = _shape_effect(t, tuple(shape))
+        if out is _VARIES:
+            varies.append(t)
+            return None
+        if out is None:
+            return None
+        shape = out
+    return tuple(shape)
 
 
 def _stack(values, channel, what: str) -> np.ndarray:
@@ -117,7 +189,11 @@ class DatasetLoader:
     number, and every image-batch from those and its position, so the same seed gives the same batches
     whether or not the next batch is prepared in the background (``prefetch``) and on any number of
     kernel threads. With a ``sampler``, each image-batch is served as sub-batches of slices, blocks or
-    patches; ``len(loader)`` counts those (assuming every image has the first record's shape).
+    patches; ``len(loader)`` counts those from each record's shape (see ``record_shape``).
+
+    Transforms are called as ``Compose`` calls them (``nitrain.transforms.base.takes_rng``): library
+    transforms draw from the loader's generators, a transform with its own ``__call__(image)`` gets the
+    image alone.
 
     ``rank`` / ``world_size`` (default: from an initialised ``torch.distributed``) shard the records: every
     rank draws the same epoch order from the seed and serves every ``world_size``-th record of it, so the
@@ -179,7 +255,10 @@ class DatasetLoader:
                 "DatasetLoader: give a seed when sharding over ranks (every rank must draw the same order)"
             )
         self.epoch = 0
-        self._first_shape = None
+        self._shapes: dict[int, tuple] = {}  # record -> shape of its (first) x after every transform
+        self._shapes_key = None  # what those shapes were worked out for
+        self._warned_shape = False
+        self._reference = None  # (shape, name) of the first record the sampler's checks saw
 
     # -- sizes ---------------------------------------------------------------------------------------
     def _n_records(self) -> int:
@@ -195,23 +274,143 @@ class DatasetLoader:
         return sizes
 
     def __len__(self) -> int:
-        sizes = self._image_batches()
+        """Batches the next epoch (``self.epoch``) serves. With a sampler, the sum over its image-batches
+        of the sub-batches each makes from its records' shapes (see ``record_shape``); with ``shuffle`` and
+        images of different shapes the records an image-batch groups change, and so can this count from
+        one epoch to the next."""
         if self.sampler is None:
-            return len(sizes)
-        if self._first_shape is None:
-            x0 = self.dataset[0][0]
-            x0 = x0[0] if isinstance(x0, list) else x0
-            self._first_shape = tuple(image_array(x0).shape)
-        return sum(self.sampler.n_batches(s, self._first_shape, self.drop_last) for s in sizes)
+            return len(self._image_batches())
+        return sum(self._sub_batches(indices) for indices, _ in self._plan(self.epoch))
+
+    def _sub_batches(self, indices) -> int:
+        shapes = [self.record_shape(int(i)) for i in indices]
+        self._check_sampler(shapes, indices)
+        return self.sampler.n_sub_batches(shapes, self.drop_last)
+
+    def _name(self, i: int) -> str:
+        where = getattr(self.dataset, "_where", None)
+        return where(int(i)) if callable(where) else f"{type(self.dataset).__name__} record {int(i)}"
+
+    def _check_sampler(self, shapes, indices) -> None:
+        """The sampler's ``check_shapes`` of an image-batch, errors naming the records; and every
+        image-batch must have the number of dimensions of the first record checked (its sub-batches
+        would not fit one model otherwise)."""
+        check = getattr(self.sampler, "check_shapes", None)
+        if check is None:
+            return
+        shapes, names = [tuple(s) for s in shapes], [self._name(i) for i in indices]
+        check(shapes, names)
+        if self._reference is None:
+            self._reference = (shapes[0], names[0])
+        ref_shape, ref_name = self._reference
+        if len(shapes[0]) != len(ref_shape):
+            owner = type(self.sampler).__name__
+            raise ValueError(
+                f"{owner}: {names[0]} has shape {shapes[0]} but {ref_name} has shape {ref_shape}; the "
+                "images must all have the same number of dimensions"
+            )
+
+    def _chain(self) -> list:
+        """Every transform a record's x goes through, in order: the dataset's x_transforms and
+        co_transforms, then the loader's."""
+        ds = self.dataset
+        return [
+            *(getattr(ds, "x_transforms", None) or []),
+            *(getattr(ds, "co_transforms", None) or []),
+            *self.x_transforms,
+            *self.co_transforms,
+        ]
+
+    def record_shape(self, i: int) -> tuple[int, ...]:
+        """The shape of record ``i``'s x (the first input, for several) as the sampler gets it, after the
+        dataset's and this loader's transforms: what ``len(loader)`` counts items from. Worked out once per
+        record and kept (until a transform list changes):
+
+        - from the stored shape (``dataset.record_shape(i)``: the image or array in memory, or the file's
+          header) and the known effect of each transform on shapes (intensity, flip, affine and other
+          transforms that keep the shape; ``Resize``; ``RandomCrop`` with ``p=1``), without loading;
+        - else by loading the record (``dataset[i]``, its fixed transforms applied) and, when a loader
+          transform's effect is not known either, running the loader's transforms on it (with a generator
+          of its own, not the epoch's). That costs a read of every record the first time ``len`` is taken
+          (the dataset's cache, if any, keeps what was read).
+
+        A transform that changes shapes at random (``RandomCrop`` with ``p < 1``) makes the count vary
+        between epochs: ``len`` then warns, and counts one draw. When a served record's shape differs from
+        the one counted (a random or changing transform), a warning says so once."""
+        key = (len(self.dataset), tuple(id(t) for t in self._chain()))
+        if key != self._shapes_key:
+            self._shapes.clear()
+            self._shapes_key = key
+        i = int(i)
+        if i not in self._shapes:
+            self._shapes[i] = self._work_out_shape(i)
+        return self._shapes[i]
+
+    def _work_out_shape(self, i: int) -> tuple[int, ...]:
+        ds = self.dataset
+        n_ds = len(getattr(ds, "x_transforms", None) or []) + len(getattr(ds, "co_transforms", None) or [])
+        chain = self._chain()
+        stored = getattr(ds, "record_shape", None)
+        shape = stored(i) if callable(stored) else None
+        varies = []
+        if shape is not None:
+            shape = _shape_through(chain, shape, varies)
+        if shape is None:
+            x, y = ds[i]
+            first = x[0] if isinstance(x, list) else x
+            loaded = tuple(image_array(first, f"{self._name(i)}: x").shape)
+            shape = _shape_through(chain[n_ds:], loaded, varies)
+            if shape is None:  # a loader transform of unknown effect: run them
+                eager, _ = self._split_deferred()
+                x, y = self._transform_record(x, y, eager, np.random.default_rng(0))
+                first = x[0] if isinstance(x, list) else x
+                shape = tuple(image_array(first, f"{self._name(i)}: x").shape)
+        if varies and not self._warned_shape:
+            self._warned_shape = True
+            warnings.warn(
+                f"DatasetLoader: {varies[0]!r} changes image shapes at random, so the batches a sampler "
+                "makes vary between epochs; len(loader) counts one draw (give it p=1, or follow it with a "
+                "fixed tx.Resize, for an exact length)",
+                stacklevel=4,
+            )
+        return tuple(int(d) for d in shape)
 
     # -- one image-batch -----------------------------------------------------------------------------
-    def _transform(self, transforms, value, rng):
+    @staticmethod
+    def _transform(transforms, value, rng):
+        """``value`` through ``transforms``: library transforms draw from ``rng``; one with its own
+        ``__call__(image)`` (or a plain function) gets the value alone (``takes_rng`` decides)."""
         for t in transforms:
-            if getattr(t, "random", False) or hasattr(t, "draw"):
-                value = t(value, rng=rng)
-            else:
-                value = t(value)
+            value = t(value, rng=rng) if takes_rng(t) else t(value)
         return value
+
+    @staticmethod
+    def _co_transform(t, x, y, rng):
+        """One co-transform of ``(x, y)``: a library transform draws once from ``rng`` for both; a
+        ``BaseTransform`` with its own ``__call__(image)`` is applied to each on its own (as in
+        ``Compose``); any other callable is called as ``t(x, y)`` (as a dataset's co-transforms are)."""
+        if takes_rng(t):
+            return t(x, y, rng=rng)
+        if isinstance(t, BaseTransform):
+            return t(x), t(y)
+        return t(x, y)
+
+    def _finish_record(self, x, y, rng):
+        """The y_transforms and co_transforms of one record (after its x_transforms)."""
+        if self.y_transforms:
+            y = self._transform(self.y_transforms, y, rng)
+        for t in self.co_transforms:
+            x, y = self._co_transform(t, x, y, rng)
+        return x, y
+
+    def _transform_record(self, x, y, eager, rng):
+        """One record through the loader's transforms (``eager``: the x_transforms not fused into
+        sampling), for working out its shape."""
+        if isinstance(x, list):
+            x = [self._transform(self.x_transforms, v, rng) for v in x]
+        else:
+            x = self._transform(eager, x, rng)
+        return self._finish_record(x, y, rng)
 
     def _split_deferred(self):
         """Trailing ``RandomNoise`` transforms, which a sampler can apply to the gathered items only: the
@@ -226,10 +425,14 @@ class DatasetLoader:
             k -= 1
         return self.x_transforms[:k], self.x_transforms[k:]
 
-    def _prepare(self, indices, rng: np.random.Generator) -> list:
+    def _prepare(self, indices, rng: np.random.Generator, stop: threading.Event | None = None) -> list | None:
+        """The ``(x, y)`` batches of one image-batch (the records ``indices``, random draws from ``rng``).
+        ``None`` when ``stop`` is set: it is looked at before each record and before sampling."""
         xs, ys, noise = [], [], []
         eager, deferred = self._split_deferred()
         for i in indices:
+            if stop is not None and stop.is_set():
+                return None
             x, y = self.dataset[int(i)]
             if isinstance(x, list):
                 x = [self._transform(self.x_transforms, v, rng) for v in x]
@@ -239,13 +442,18 @@ class DatasetLoader:
                 if noise is not None:
                     steps = [t.decide(x, rng) for t in deferred]
                     noise.append([(p["sd"], p["seed"]) for p in steps if p is not None])
-            if self.y_transforms:
-                y = self._transform(self.y_transforms, y, rng)
-            for t in self.co_transforms:
-                x, y = t(x, y, rng=rng) if hasattr(t, "draw") else t(x, y)
+            x, y = self._finish_record(x, y, rng)
             xs.append(x)
             ys.append(y)
+        if stop is not None and stop.is_set():
+            return None
         if self.sampler is not None:
+            shapes = [
+                tuple(image_array(x[0] if isinstance(x, list) else x, f"{self._name(i)}: x").shape)
+                for i, x in zip(indices, xs, strict=True)
+            ]
+            self._check_sampler(shapes, indices)
+            self._check_counted(indices, shapes)
             noise = noise if noise and any(noise) else None
             return list(
                 self.sampler(xs, ys, rng, channel=self.channel, drop_last=self.drop_last, noise=noise)
@@ -256,6 +464,23 @@ class DatasetLoader:
             xb = _stack(xs, self.channel, "x")
         yb = _stack(ys, self.channel if _is_image(ys[0]) else None, "y")
         return [(xb, yb)]
+
+    def _check_counted(self, indices, shapes) -> None:
+        """Warn once when a record's shape is not the one ``len`` counted (a transform that changes shapes
+        at random, or a dataset that changed): then ``len(loader)`` is not this epoch's batch count."""
+        if self._warned_shape or not self._shapes:
+            return
+        for i, shape in zip(indices, shapes, strict=True):
+            counted = self._shapes.get(int(i))
+            if counted is not None and counted != shape:
+                self._warned_shape = True
+                warnings.warn(
+                    f"DatasetLoader: {self._name(i)} has shape {shape} after its transforms, but len(loader) "
+                    f"counted it as {counted}: a transform changes shapes from one draw to the next, so "
+                    "len(loader) is not the number of batches this epoch serves",
+                    stacklevel=2,
+                )
+                return
 
     def _plan(self, epoch: int):
         root = (
@@ -297,7 +522,12 @@ class DatasetLoader:
 
     def _serve(self, plan):
         """The ``(x, y)`` batches of ``plan``'s image-batches, in order (the next one prepared in a
-        background thread when ``prefetch`` > 0)."""
+        background thread when ``prefetch`` > 0).
+
+        Leaving early (``break``, an exception, closing the generator) tells the background worker to stop
+        and waits at most ``ABANDON_WORKER_S`` for it: a worker stuck in a record's loading is then
+        abandoned (a daemon thread holding no lock; it stops before its next record, and what it made is
+        dropped), so leaving never waits for a fetch that hangs."""
         if self.prefetch == 0:
             for indices, rng in plan:
                 yield from self._prepare(indices, rng)
@@ -305,21 +535,24 @@ class DatasetLoader:
         q: queue.Queue = queue.Queue(maxsize=self.prefetch)
         stop = threading.Event()
 
+        def deliver(item) -> bool:
+            while not stop.is_set():
+                try:
+                    q.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
         def produce():
             try:
                 for indices, rng in plan:
-                    item = self._prepare(indices, rng)
-                    while not stop.is_set():
-                        try:
-                            q.put(item, timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
-                    if stop.is_set():
+                    item = self._prepare(indices, rng, stop)
+                    if item is None or not deliver(item):
                         return
-                q.put(_DONE)
+                deliver(_DONE)
             except BaseException as e:  # handed to the consumer, raised there
-                q.put(e)
+                deliver(e)
 
         worker = threading.Thread(target=produce, name="nitrain-loader", daemon=True)
         worker.start()
@@ -333,11 +566,17 @@ class DatasetLoader:
                 yield from item
         finally:
             stop.set()
-            while worker.is_alive():
+            deadline = time.monotonic() + ABANDON_WORKER_S
+            while worker.is_alive() and time.monotonic() < deadline:
+                try:
+                    q.get_nowait()  # free a prepared batch
+                except queue.Empty:
+                    worker.join(timeout=0.05)
+            while True:  # drop what the worker left, abandoned or not
                 try:
                     q.get_nowait()
                 except queue.Empty:
-                    worker.join(timeout=0.05)
+                    break
 
     def to_torch(self, pin_memory: bool = False, channels: str | None = "first"):
         """This loader's batches as torch tensors (zero-copy from the numpy batches), as a
@@ -381,8 +620,10 @@ class DatasetLoader:
         return to_tf_dataset(self, prefetch=prefetch, channels=channels)
 
     def __repr__(self) -> str:
+        n = len(self._image_batches())
+        per_epoch = f"{n} batches" if self.sampler is None else f"{n} image-batches"
         return (
             f"DatasetLoader({len(self.dataset)} records, batch_size={self.batch_size}, "
             f"shuffle={self.shuffle}, sampler={self.sampler!r}, x_transforms={self.x_transforms!r}, "
-            f"{len(self)} batches per epoch)"
+            f"{per_epoch} per epoch)"
         )

@@ -28,11 +28,11 @@ def to_tf_dataset(loader, prefetch="auto", channels: str | None = None):
     tuple for several inputs; every tensor's dtype and shape are those of the first batch, the batch axis
     None (the last batch may be short). When the loader has a length, that is the dataset's cardinality
     (keras then knows the steps per epoch from the start), and every epoch is checked against it: one
-    that ends early or runs long raises an error instead of losing or dropping batches. A DatasetLoader
-    with a sampler counts its batches from the first record's image shape, so with images of different
-    shapes its length, and this check, can be wrong. ``prefetch``: 'auto' (``tf.data.AUTOTUNE``), a
-    number of batches, or 0 / None for none. ``channels``: 'first', 'last' or None, as in
-    ``DatasetLoader.to_torch``.
+    that ends early or runs long raises an error instead of losing or dropping batches (a DatasetLoader's
+    length is exact, counted from each record's shape; with ``shuffle=True`` and images of different shapes
+    the count can change from epoch to epoch, which this check then reports). ``prefetch``: 'auto'
+    (``tf.data.AUTOTUNE``), a number of batches, or 0 / None for none. ``channels``: 'first', 'last' or
+    None, as in ``DatasetLoader.to_torch``.
     """
     tf = require_tensorflow("to_tensorflow")
     target = check_channels("to_tensorflow", channels)
@@ -53,8 +53,7 @@ def to_tf_dataset(loader, prefetch="auto", channels: str | None = None):
     def mismatch(what: str) -> ValueError:
         return ValueError(
             f"to_tensorflow: the loader's epoch {what} but len(loader) is {n}, the dataset's cardinality "
-            "(a DatasetLoader with a sampler counts batches from the first record's shape: do all images "
-            "have it?)"
+            "(with shuffled images of different shapes, the batch count can change between epochs)"
         )
 
     def batches():

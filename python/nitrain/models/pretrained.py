@@ -131,9 +131,9 @@ class _FsspecStore:
     """A registry at an fsspec URL: versions are claimed by creating their weights object exclusively."""
 
     def __init__(self, url: str):
-        import fsspec
+        from nitrain.datasets.storage import open_fs
 
-        self.fs, path = fsspec.core.url_to_fs(url)
+        self.fs, path = open_fs(url)  # with the remote timeouts and retries datasets use
         self.fs.invalidate_cache()  # fsspec reuses filesystem instances: list what is there now
         self.root = path.rstrip("/")
         self.protocol = url.split("://", 1)[0] if "://" in url else "file"

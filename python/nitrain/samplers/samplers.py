@@ -11,6 +11,7 @@ import numpy as np
 
 from nitrain import _core
 from nitrain.samplers._extract import (
+    _size,
     extract_blocks,
     extract_slice_patches,
     extract_slices,
@@ -43,7 +44,32 @@ def _targets(ys, take):
     return np.asarray([ys[r] for r in take], dtype=np.float32)
 
 
+def _grid_count(shape, size, stride) -> int:
+    """How many rows ``grid_origins(shape, size, stride)`` has (``size`` fits), without making them."""
+    stride = size if stride is None else _size(stride, len(shape), "grid origins (stride)")
+    return int(np.prod([(d - s) // st + 1 for d, s, st in zip(shape, size, stride, strict=True)]))
+
+
+def _fit_size(owner: str, what: str, size, shape, where: str) -> tuple[int, ...]:
+    """``size`` (a number, or one per axis of ``shape``) as a tuple; a ValueError naming ``where`` when it
+    has another number of values or does not fit in ``shape``."""
+    shape = tuple(int(d) for d in shape)
+    try:
+        size = _size(size, len(shape), owner)
+    except ValueError:
+        raise ValueError(
+            f"{owner}: {what} {size!r} does not match {where}, of shape {shape} ({len(shape)}-D)"
+        ) from None
+    if any(s > d for s, d in zip(size, shape, strict=True)):
+        raise ValueError(f"{owner}: {what} {size} does not fit in {where}, of shape {shape}")
+    return size
+
+
 class BaseSampler:
+    """What every sampler has: ``items`` (the table of items for an image-batch), ``gather`` (one
+    sub-batch), and the counts ``len(loader)`` uses: ``n_items(shape)`` per image and ``n_sub_batches``
+    per image-batch. ``check_shape`` says, naming the image, when the sampler cannot serve an image."""
+
     sub_batch_size: int
     shuffle: bool
 
@@ -51,13 +77,49 @@ class BaseSampler:
         """The table of items to serve (first column: record index)."""
         raise NotImplementedError
 
+    def check_shape(self, shape: tuple[int, ...], where: str = "an image") -> None:
+        """Raise a ValueError naming ``where`` (e.g. the record) when this sampler cannot serve an image
+        of ``shape``. The base class accepts every shape."""
+
+    def check_shapes(self, shapes, names=None) -> None:
+        """``check_shape`` for each image of an image-batch (``names[r]`` names image ``r`` in errors;
+        default 'image r of the image-batch'), and that they all have the same number of dimensions (one
+        sub-batch array holds items of all of them)."""
+        names = names or [f"image {r} of the image-batch" for r in range(len(shapes))]
+        for shape, name in zip(shapes, names, strict=True):
+            self.check_shape(tuple(shape), name)
+        for shape, name in zip(shapes[1:], names[1:], strict=True):
+            if len(shape) != len(shapes[0]):
+                raise ValueError(
+                    f"{type(self).__name__}: {name} has shape {tuple(shape)} but {names[0]} has shape "
+                    f"{tuple(shapes[0])}; the images must all have the same number of dimensions"
+                )
+
+    def n_items(self, shape: tuple[int, ...]) -> int:
+        """Items served for one image of ``shape``. (A subclass may define ``count`` instead.)"""
+        if type(self).count is BaseSampler.count:
+            raise NotImplementedError(f"{type(self).__name__} must define n_items(shape)")
+        return self.count(1, shape)
+
     def count(self, n_records: int, shape: tuple[int, ...]) -> int:
-        """Number of items for ``n_records`` images of ``shape`` (used by ``len(loader)``)."""
-        raise NotImplementedError
+        """Number of items for ``n_records`` images of ``shape``."""
+        return n_records * self.n_items(shape)
 
     def n_batches(self, n_records: int, shape: tuple[int, ...], drop_last: bool = False) -> int:
-        n = self.count(n_records, shape)
+        """Sub-batches served for an image-batch of ``n_records`` images of ``shape``."""
+        return self._batches(self.count(n_records, shape), drop_last)
+
+    def n_sub_batches(self, shapes, drop_last: bool = False) -> int:
+        """Sub-batches served for an image-batch of images of ``shapes`` (one per image; they may differ):
+        its items, ``sub_batch_size`` at a time (a smaller last one unless ``drop_last``)."""
+        return self._batches(sum(self.n_items(tuple(s)) for s in shapes), drop_last)
+
+    def _batches(self, n: int, drop_last: bool) -> int:
         return n // self.sub_batch_size if drop_last else -(-n // self.sub_batch_size)
+
+    def _table(self, shapes, ys, rng) -> np.ndarray:
+        """The items of an image-batch; ``ys`` for samplers that place items by the targets."""
+        return self.items(shapes, rng)
 
     def gather(self, images: list, table: np.ndarray, channel):
         raise NotImplementedError
@@ -88,7 +150,8 @@ class BaseSampler:
     def __call__(self, xs, ys, rng: np.random.Generator, channel="last", drop_last: bool = False, noise=None):
         streams = _inputs(xs)
         shapes = [tuple(image_array(img).shape) for img in streams[0]]
-        table = self.items(shapes, rng)
+        self.check_shapes(shapes)
+        table = self._table(shapes, ys, rng)
         if self.shuffle:
             table = table[rng.permutation(len(table))]
         image_y = bool(ys) and _is_image(ys[0])
@@ -110,7 +173,7 @@ class BaseSampler:
 class SliceSampler(BaseSampler):
     """Every slice along ``axis`` of every image in the image-batch, served ``sub_batch_size`` at a time
     (shuffled across the image-batch with ``shuffle=True``). Scalar targets repeat per slice; image targets
-    are sliced exactly like x."""
+    are sliced exactly like x. Images are 3-D (2-D ones give 1-D rows)."""
 
     def __init__(self, sub_batch_size: int = 32, axis: int = 2, shuffle: bool = False, slices=None):
         self.sub_batch_size = _positive("SliceSampler", "sub_batch_size", sub_batch_size)
@@ -130,25 +193,51 @@ class SliceSampler(BaseSampler):
             slices = (start, stop)
         self.slices = slices
 
-    def slice_range(self, shape) -> range:
-        """The slice indices served for an image of ``shape`` (all, or the ``slices`` window)."""
+    def check_shape(self, shape, where="an image"):
+        shape = tuple(shape)
         ndim = len(shape)
-        if not -ndim <= self.axis < ndim:
-            raise ValueError(f"SliceSampler: axis {self.axis} is out of range for {ndim}-D images")
-        n = shape[self.axis % ndim]
-        if self.slices is None:
-            return range(n)
-        if self.slices[1] > n:
+        if ndim not in (2, 3):
             raise ValueError(
-                f"SliceSampler: slices {self.slices} exceed the {n} slices of an image of shape {shape}"
+                f"SliceSampler: {where} has shape {shape} ({ndim}-D); SliceSampler needs 3-D images "
+                "(or 2-D ones, sliced into rows)"
             )
-        return range(*self.slices)
+        if not -ndim <= self.axis < ndim:
+            raise ValueError(
+                f"SliceSampler: axis {self.axis} is out of range for {where}, of shape {shape} ({ndim}-D)"
+            )
+        n = shape[self.axis % ndim]
+        if self.slices is not None and self.slices[1] > n:
+            raise ValueError(
+                f"SliceSampler: slices {self.slices} exceed the {n} slices along axis {self.axis} of "
+                f"{where}, of shape {shape}"
+            )
+
+    def check_shapes(self, shapes, names=None):
+        """As ``BaseSampler.check_shapes``, and the slices of an image-batch's images must have one shape
+        (they share one sub-batch array)."""
+        names = names or [f"image {r} of the image-batch" for r in range(len(shapes))]
+        super().check_shapes(shapes, names)
+        a = self.axis % len(shapes[0])
+        plane = [tuple(d for k, d in enumerate(s) if k != a) for s in shapes]
+        for p, s, name in zip(plane[1:], shapes[1:], names[1:], strict=True):
+            if p != plane[0]:
+                raise ValueError(
+                    f"SliceSampler: {name} has shape {tuple(s)} but {names[0]} has shape {tuple(shapes[0])}: "
+                    f"their slices along axis {self.axis} differ ({p} vs {plane[0]}), so they cannot share a "
+                    "sub-batch (use batch_size=1, or resize them with a fixed transform such as tx.Resize)"
+                )
+
+    def slice_range(self, shape, where: str = "an image") -> range:
+        """The slice indices served for an image of ``shape`` (all, or the ``slices`` window)."""
+        self.check_shape(shape, where)
+        n = shape[self.axis % len(shape)]
+        return range(n) if self.slices is None else range(*self.slices)
 
     def items(self, shapes, rng):
         return np.array([(r, k) for r, s in enumerate(shapes) for k in self.slice_range(s)], dtype=np.int64)
 
-    def count(self, n_records, shape):
-        return n_records * len(self.slice_range(shape))
+    def n_items(self, shape):
+        return len(self.slice_range(shape))
 
     def corners(self, table, shapes):
         ndim = len(shapes[0])
@@ -163,9 +252,13 @@ class SliceSampler(BaseSampler):
 
 class BlockSampler(BaseSampler):
     """Blocks of ``block_size`` from 3-D images (or patches from 2-D images): every position of a grid
-    with step ``stride`` (default: the block size), or ``n_blocks`` random positions per image."""
+    with step ``stride`` (default: the block size), or ``n_blocks`` random positions per image. A
+    ``block_size`` with one value per axis fixes the images' dimensions; a number takes 3-D or 2-D images
+    (all the images of an image-batch alike)."""
 
     _name = "BlockSampler"
+    _ndims: tuple[int, ...] = (3, 2)
+    _size_name = "block_size"
 
     def __init__(
         self,
@@ -184,6 +277,24 @@ class BlockSampler(BaseSampler):
         self.sub_batch_size = _positive(owner, "sub_batch_size", sub_batch_size)
         self.shuffle = bool(shuffle)
 
+    def _needs(self) -> tuple[int, ...]:
+        """The image dimensions this sampler serves."""
+        if isinstance(self.block_size, int | np.integer):
+            return self._ndims
+        n = len(np.atleast_1d(self.block_size))
+        return (n,) if n in self._ndims else self._ndims
+
+    def check_shape(self, shape, where="an image"):
+        shape = tuple(shape)
+        needs = self._needs()
+        if len(shape) not in needs:
+            want = " or ".join(f"{n}-D" for n in needs)
+            raise ValueError(
+                f"{self._name}: {where} has shape {shape} ({len(shape)}-D); {self._name}"
+                f"({self._size_name}={self.block_size!r}) needs {want} images"
+            )
+        _fit_size(self._name, self._size_name, self.block_size, shape, where)
+
     def _origins(self, shape, rng):
         if self.n_blocks is None:
             return grid_origins(shape, self.block_size, self.stride)
@@ -197,10 +308,11 @@ class BlockSampler(BaseSampler):
         ]
         return np.concatenate(rows).astype(np.int64)
 
-    def count(self, n_records, shape):
+    def n_items(self, shape):
+        self.check_shape(shape)
         if self.n_blocks is not None:
-            return n_records * self.n_blocks
-        return n_records * len(grid_origins(shape, self.block_size, self.stride))
+            return self.n_blocks
+        return _grid_count(tuple(shape), _size(self.block_size, len(shape), self._name), self.stride)
 
     def gather(self, images, table, channel):
         return extract_blocks(images, table, self.block_size, channel=channel)
@@ -210,6 +322,8 @@ class PatchSampler(BlockSampler):
     """2-D patches of ``patch_size`` from 2-D images (grid with ``stride``, or ``n_patches`` at random)."""
 
     _name = "PatchSampler"
+    _ndims = (2,)
+    _size_name = "patch_size"
 
     def __init__(
         self,
@@ -248,6 +362,19 @@ class SlicePatchSampler(BaseSampler):
         a = self.axis % 3
         return a, tuple(d for i, d in enumerate(shape) if i != a)
 
+    def check_shape(self, shape, where="an image"):
+        shape = tuple(shape)
+        if len(shape) != 3:
+            raise ValueError(
+                f"SlicePatchSampler: {where} has shape {shape} ({len(shape)}-D); SlicePatchSampler needs "
+                "3-D images"
+            )
+        _, plane = self._plane(shape)
+        _fit_size(
+            "SlicePatchSampler", "patch_size", self.patch_size, plane,
+            f"the slices along axis {self.axis} of {where} (shape {shape})",
+        )  # fmt: skip
+
     def items(self, shapes, rng):
         rows = []
         for r, s in enumerate(shapes):
@@ -262,11 +389,12 @@ class SlicePatchSampler(BaseSampler):
             rows.append(np.column_stack([np.full(len(o), r), k, o]))
         return np.concatenate(rows).astype(np.int64)
 
-    def count(self, n_records, shape):
+    def n_items(self, shape):
+        self.check_shape(shape)
         if self.n_patches is not None:
-            return n_records * self.n_patches
-        a, plane = self._plane(shape)
-        return n_records * shape[a] * len(grid_origins(plane, self.patch_size, self.stride))
+            return self.n_patches
+        a, plane = self._plane(tuple(shape))
+        return shape[a] * _grid_count(plane, _size(self.patch_size, 2, "SlicePatchSampler"), self.stride)
 
     def gather(self, images, table, channel):
         return extract_slice_patches(images, table, self.axis, self.patch_size, channel=channel)
@@ -308,10 +436,19 @@ class LabelSampler(BaseSampler):
         self.label_probabilities = label_probabilities
         self.sub_batch_size = _positive("LabelSampler", "sub_batch_size", sub_batch_size)
         self.shuffle = bool(shuffle)
-        self._labels = None
 
-    def count(self, n_records, shape):
-        return n_records * self.n_blocks
+    def check_shape(self, shape, where="an image"):
+        shape = tuple(shape)
+        if len(shape) not in (2, 3):
+            raise ValueError(
+                f"LabelSampler: {where} has shape {shape} ({len(shape)}-D); LabelSampler needs 3-D (blocks) "
+                "or 2-D (patches) images"
+            )
+        _fit_size("LabelSampler", "block_size", self.block_size, shape, where)
+
+    def n_items(self, shape):
+        self.check_shape(shape)
+        return self.n_blocks
 
     def _centres(self, lab: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         slab_axis = lab.ndim - 1
@@ -344,15 +481,14 @@ class LabelSampler(BaseSampler):
         return np.array(centres, np.int64)
 
     def items(self, shapes, rng):
-        if self._labels is None:
-            raise ValueError("LabelSampler: the targets must be label images (segmentation)")
+        raise ValueError("LabelSampler: the targets must be label images (segmentation)")
+
+    def _table(self, shapes, ys, rng):
+        """The blocks of an image-batch, centred by its label maps ``ys`` (passed along, not kept on the
+        sampler, so concurrent calls never see each other's labels)."""
         rows = []
-        for r, (shape, lab) in enumerate(zip(shapes, self._labels, strict=True)):
-            size = np.broadcast_to(np.asarray(self.block_size), (len(shape),))
-            if (size > np.array(shape)).any():
-                raise ValueError(
-                    f"LabelSampler: block_size {tuple(size)} does not fit in image shape {shape}"
-                )
+        for r, (shape, lab) in enumerate(zip(shapes, ys, strict=True)):
+            size = np.asarray(_size(self.block_size, len(shape), "LabelSampler"))
             arr = np.asarray(image_array(lab, "LabelSampler: label map"))
             origins = np.clip(self._centres(arr, rng) - size // 2, 0, np.array(shape) - size)
             rows.append(np.column_stack([np.full(len(origins), r), origins]))
@@ -364,8 +500,4 @@ class LabelSampler(BaseSampler):
     def __call__(self, xs, ys, rng, channel="last", drop_last: bool = False, noise=None):
         if not ys or not _is_image(ys[0]):
             raise ValueError("LabelSampler: the targets must be label images (segmentation)")
-        self._labels = list(ys)
-        try:
-            yield from super().__call__(xs, ys, rng, channel, drop_last, noise)
-        finally:
-            self._labels = None
+        yield from super().__call__(xs, ys, rng, channel, drop_last, noise)

@@ -81,7 +81,7 @@ class BaseTransform:
         """``n`` independent draws of this transform on ``image`` (a seed makes them reproducible)."""
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
             raise ValueError(f"{type(self).__name__}.sample: n must be a positive integer, got {n!r}")
-        if type(self).__call__ is not BaseTransform.__call__ and not isinstance(self, RandomTransform):
+        if not takes_rng(self):
             return [self(image) for _ in range(int(n))]  # a user transform with its own __call__(image)
         rng = self._generator(seed if seed is not None else None)
         return [self(image, rng=rng) for _ in range(int(n))]
@@ -121,13 +121,22 @@ class RandomTransform(BaseTransform):
         return super().__call__(*images, rng=gen, labels=labels)
 
 
-def _call_member(t, images: tuple, rng, labels):
-    if isinstance(t, BaseTransform) and type(t).__call__ in (
+def takes_rng(t) -> bool:
+    """Whether ``t`` follows the library's calling protocol, ``t(*images, rng=..., labels=...)``: a
+    ``BaseTransform`` whose ``__call__`` is the library's (``draw`` / ``apply``), or a ``Compose`` /
+    ``RandomChoice``. ``False`` for a transform with its own ``__call__(image)`` (the README's custom
+    transform) and for plain functions: those are called with the image alone. Every place that calls
+    transforms (``Compose``, ``RandomChoice``, ``sample``, loaders) decides with this."""
+    if isinstance(t, Compose | RandomChoice):
+        return True
+    return isinstance(t, BaseTransform) and type(t).__call__ in (
         BaseTransform.__call__,
         RandomTransform.__call__,
-    ):
-        return t(*images, rng=rng, labels=labels)
-    if isinstance(t, Compose | RandomChoice):
+    )
+
+
+def _call_member(t, images: tuple, rng, labels):
+    if takes_rng(t):
         return t(*images, rng=rng, labels=labels)
     # A user transform with its own __call__(image): applied to each image on its own.
     out = tuple(t(img) for img in images)
