@@ -10,21 +10,16 @@ from nitrain import transforms as tx
 
 boto3 = pytest.importorskip("boto3")
 pytest.importorskip("s3fs")
-moto_server = pytest.importorskip("moto.server")
+pytest.importorskip("moto.server")
 
 X = {"pattern": "sub-*/anat/*_T1w.nii.gz"}
 Y = {"file": "participants.tsv", "column": "age"}
 
 
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    creds = {"aws_access_key_id": "test", "aws_secret_access_key": "test", "region_name": "us-east-1"}
-    client = boto3.client("s3", endpoint_url=endpoint, **creds)
-    client.create_bucket(Bucket="cohort")
+def s3(tmp_path_factory, moto_s3):
+    client = moto_s3.client
+    moto_s3.bucket("cohort")
     local = datasets.make_phantom_cohort(
         tmp_path_factory.mktemp("src") / "ds", n_subjects=4, seed=9, shape=(20, 20, 20)
     )
@@ -34,13 +29,7 @@ def s3(tmp_path_factory):
             client.upload_file(
                 full, "cohort", "studies/ds/" + os.path.relpath(full, local).replace(os.sep, "/")
             )
-    options = {
-        "key": "test",
-        "secret": "test",
-        "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"},
-    }
-    yield local, options
-    server.stop()
+    return local, dict(moto_s3.options)
 
 
 def test_s3_round_trip_matches_the_local_folder(s3, tmp_path):

@@ -304,21 +304,9 @@ def test_fsspec_version_taken_by_another_weights_file(home, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def s3():
-    pytest.importorskip("boto3")
-    pytest.importorskip("s3fs")
-    moto_server = pytest.importorskip("moto.server")
-    import boto3
-
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    creds = {"aws_access_key_id": "test", "aws_secret_access_key": "test", "region_name": "us-east-1"}
-    client = boto3.client("s3", endpoint_url=endpoint, **creds)
-    client.create_bucket(Bucket="faults")
-    yield client, endpoint
-    server.stop()
+def s3(moto_s3):
+    moto_s3.bucket("faults")
+    return moto_s3.client, moto_s3.endpoint
 
 
 @pytest.fixture

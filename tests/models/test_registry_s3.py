@@ -8,20 +8,13 @@ torch = pytest.importorskip("torch")
 boto3 = pytest.importorskip("boto3")
 fsspec = pytest.importorskip("fsspec")
 pytest.importorskip("s3fs")
-moto_server = pytest.importorskip("moto.server")
+pytest.importorskip("moto.server")
 
 
 @pytest.fixture(scope="module")
-def s3():
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    creds = {"aws_access_key_id": "test", "aws_secret_access_key": "test", "region_name": "us-east-1"}
-    client = boto3.client("s3", endpoint_url=endpoint, **creds)
-    client.create_bucket(Bucket="registry")
-    yield client, endpoint
-    server.stop()
+def s3(moto_s3):
+    moto_s3.bucket("registry")
+    return moto_s3.client, moto_s3.endpoint
 
 
 @pytest.fixture
