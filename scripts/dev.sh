@@ -77,13 +77,15 @@ ensure_venv() {
 
 # Install what the environment lacks among the build requirements, the core dependencies and the given
 # extras (scripts/requirements.py reads pyproject.toml and checks the installed versions), then check.
+# pip is given every requirement, not only the missing ones, so its resolver can move an installed
+# package to a version that fits the new one (boto3 to the botocore that s3fs's aiobotocore allows).
 ensure_deps() {
     local extras=$1 missing
     missing=$("$PY" scripts/requirements.py missing "$extras")
     [ -z "$missing" ] && return
     say "installing into $VENV: $(echo "$missing" | tr '\n' ' ')"
-    # shellcheck disable=SC2086
-    "$PY" -m pip install -q --disable-pip-version-check $missing
+    # shellcheck disable=SC2046
+    "$PY" -m pip install -q --disable-pip-version-check $("$PY" scripts/requirements.py all "$extras")
     missing=$("$PY" scripts/requirements.py missing "$extras")
     [ -z "$missing" ] || die "still missing after pip install: $missing"
 }
