@@ -8,11 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-_IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".npy")
-
-
-def is_image_path(value) -> bool:
-    return isinstance(value, str | os.PathLike) and str(value).lower().endswith(_IMAGE_SUFFIXES)
+from nitrain._paths import is_image_path
 
 
 def read_image(path, where: str):

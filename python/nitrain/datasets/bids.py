@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nitrain._paths import NIFTI_SUFFIXES
 from nitrain.datasets.base import BaseDataset
 from nitrain.datasets.folder import _Join, table_values
 
@@ -68,7 +69,7 @@ class BIDSDataset(BaseDataset):
         if not isinstance(query, dict) or not query:
             raise ValueError(f"{owner}: {name} must be a dict of BIDS entities, got {query!r}")
         q = dict(query)
-        q.setdefault("extension", [".nii.gz", ".nii"])
+        q.setdefault("extension", list(NIFTI_SUFFIXES))
         try:
             files = self.layout.get(return_type="object", **q)
         except Exception as e:

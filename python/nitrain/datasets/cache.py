@@ -23,6 +23,7 @@ import zlib
 from collections import OrderedDict
 from pathlib import Path
 
+from nitrain._paths import cache_dir
 from nitrain.datasets._verify import DamagedFileError, nifti_layout, voxel_bytes
 
 #: the environment variable that sets ``DiskCache``'s default limit (e.g. ``20GB``, ``500MiB``)
@@ -138,7 +139,8 @@ class MemoryCache:
 
 class DiskCache:
     """Transformed images as uncompressed NIfTI files under ``directory`` (default ``$NITRAIN_HOME/cache``,
-    ``~/.nitrain/cache`` when ``NITRAIN_HOME`` is unset), at most ``max_bytes`` of files.
+    ``~/.nitrain/cache`` when ``NITRAIN_HOME`` is unset: ``nitrain._paths.cache_dir``), at most ``max_bytes``
+    of files.
 
     ``max_bytes``: bytes or a size string (``'20GB'``); default ``$NITRAIN_DISK_CACHE_LIMIT``, else 10 GiB.
     When a write takes the folder over the limit, the least recently used entries are deleted until it
@@ -169,8 +171,7 @@ class DiskCache:
     """
 
     def __init__(self, directory=None, max_bytes=None):
-        default = Path(os.environ.get("NITRAIN_HOME", Path.home() / ".nitrain")) / "cache"
-        self.directory = Path(directory) if directory is not None else default
+        self.directory = Path(directory) if directory is not None else cache_dir()
         if max_bytes is not None:
             self.max_bytes = parse_size(max_bytes, "DiskCache: max_bytes")
         elif os.environ.get(LIMIT_ENV, "").strip():

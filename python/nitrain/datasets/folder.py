@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nitrain._paths import is_image_path
 from nitrain.datasets.base import BaseDataset
 
 
@@ -276,10 +277,7 @@ class CSVDataset(BaseDataset):
             rows = [int(k) for k in np.flatnonzero(_infinite(vals))]
             raise ValueError(f"{owner}: infinite {y['column']!r} in rows {rows[:10]} of {self.path}")
         self._y = [
-            os.fspath(folder / v)
-            if isinstance(v, str) and v.lower().endswith((".nii", ".gz", ".npy", ".nrrd", ".mha"))
-            else v
-            for v in vals.tolist()
+            os.fspath(folder / v) if isinstance(v, str) and is_image_path(v) else v for v in vals.tolist()
         ]
         self._ids = [str(i) for i in range(len(self._x))]
         self._drop_unreadable()

@@ -30,7 +30,6 @@ raises ``ModelCardError`` naming the model, version and file; ``list_pretrained`
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -39,6 +38,9 @@ import re
 import tempfile
 import warnings
 from pathlib import Path
+
+from nitrain._paths import expand, models_dir
+from nitrain._store import FsspecStore, LocalStore, is_url
 
 CARD = "card.json"
 WEIGHTS = "weights.safetensors"
@@ -72,41 +74,45 @@ class RegistryWarning(UserWarning):
 # ---------------------------------------------------------------- storage
 
 
-class _LocalStore:
+class _RegistryStore:
+    """The registry's view of a store (``nitrain._store``): a path is given as its parts (owner, name,
+    version, file)."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def url(self, *parts: str) -> str:
+        return self.store.url("/".join(parts))
+
+    def read(self, *parts: str) -> bytes:
+        return self.store.read_bytes("/".join(parts))
+
+    def write(self, data: bytes, *parts: str) -> None:
+        """Write ``data`` whole (locally: a temporary file, flushed to disk and renamed onto ``parts``)."""
+        self.store.write_bytes("/".join(parts), data)
+
+    def remove(self, *parts: str) -> None:
+        self.store.remove("/".join(parts))
+
+    def exists(self, *parts: str) -> bool:
+        return self.store.exists("/".join(parts))
+
+    def children(self, *parts: str) -> list[str]:
+        return self.store.dirs("/".join(parts))
+
+
+class _LocalStore(_RegistryStore):
     """A registry in a local folder: versions are claimed with ``os.mkdir``, files renamed into place."""
 
     def __init__(self, root: Path):
+        super().__init__(LocalStore(root))
         self.root = root
-
-    def url(self, *parts: str) -> str:
-        return str(self.root.joinpath(*parts))
-
-    def read(self, *parts: str) -> bytes:
-        return self.root.joinpath(*parts).read_bytes()
-
-    def write(self, data: bytes, *parts: str) -> None:
-        """Write atomically: a uniquely named temporary file, flushed to disk, renamed onto ``parts``."""
-        path = self.root.joinpath(*parts)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
 
     def claim(self, data: bytes, *parts: str) -> bool:
         """Create the version folder ``parts[:-1]`` and write ``data`` to its file ``parts[-1]``; False
         (and nothing written) if that folder exists already."""
-        folder = self.root.joinpath(*parts[:-1])
-        folder.parent.mkdir(parents=True, exist_ok=True)
         try:
-            folder.mkdir()
+            self.store.make_dir("/".join(parts[:-1]), exclusive=True)
         except FileExistsError:
             return False
         self.write(data, *parts)
@@ -116,87 +122,31 @@ class _LocalStore:
         """Write the card that completes a claimed version (the folder is this registration's own)."""
         self.write(data, *parts)
 
-    def remove(self, *parts: str) -> None:
-        self.root.joinpath(*parts).unlink(missing_ok=True)
 
-    def exists(self, *parts: str) -> bool:
-        return self.root.joinpath(*parts).exists()
-
-    def children(self, *parts: str) -> list[str]:
-        path = self.root.joinpath(*parts)
-        return sorted(p.name for p in path.iterdir() if p.is_dir()) if path.is_dir() else []
-
-
-class _FsspecStore:
+class _FsspecStore(_RegistryStore):
     """A registry at an fsspec URL: versions are claimed by creating their weights object exclusively."""
 
     def __init__(self, url: str):
-        from nitrain.datasets.storage import open_fs
-
-        self.fs, path = open_fs(url)  # with the remote timeouts and retries datasets use
-        self.fs.invalidate_cache()  # fsspec reuses filesystem instances: list what is there now
-        self.root = path.rstrip("/")
-        self.protocol = url.split("://", 1)[0] if "://" in url else "file"
-
-    def _path(self, *parts: str) -> str:
-        return "/".join([self.root, *parts])
-
-    def url(self, *parts: str) -> str:
-        return f"{self.protocol}://{self._path(*parts).lstrip('/')}"
-
-    def read(self, *parts: str) -> bytes:
-        with self.fs.open(self._path(*parts), "rb") as f:
-            return f.read()
-
-    def _put(self, data: bytes, parts: tuple[str, ...], mode: str) -> None:
-        path = self._path(*parts)
-        try:
-            self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-        except Exception:  # object stores have no folders
-            pass
-        self.fs.pipe_file(path, data, mode=mode)
-
-    def write(self, data: bytes, *parts: str) -> None:
-        self._put(data, parts, "overwrite")
+        super().__init__(FsspecStore(url))  # with the remote timeouts and retries datasets use
 
     def claim(self, data: bytes, *parts: str) -> bool:
         """Create the object ``parts`` (a version's weights) only if it does not exist; False if it does."""
-        if self.exists(*parts):
-            return False
         try:
-            self._put(data, parts, "create")
+            self.store.write_bytes("/".join(parts), data, exclusive=True)
         except FileExistsError:
             return False
         return True
 
     def publish(self, data: bytes, *parts: str) -> None:
         """Create the card only if there is none; FileExistsError if another registration's card is."""
-        if self.exists(*parts):
-            raise FileExistsError(self.url(*parts))
-        self._put(data, parts, "create")
-
-    def remove(self, *parts: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.fs.rm_file(self._path(*parts))
-
-    def exists(self, *parts: str) -> bool:
-        return self.fs.exists(self._path(*parts))
-
-    def children(self, *parts: str) -> list[str]:
-        path = self._path(*parts)
-        try:
-            entries = self.fs.ls(path, detail=True)
-        except (FileNotFoundError, NotADirectoryError):
-            return []
-        names = {e["name"].rstrip("/").rsplit("/", 1)[-1] for e in entries if e.get("type") == "directory"}
-        return sorted(names)
+        self.store.write_bytes("/".join(parts), data, exclusive=True)
 
 
 def _store():
     url = os.environ.get("NITRAIN_REGISTRY", "").strip()
     if url:
-        if "://" not in url or url.startswith("file://"):  # a folder: claimed with os.mkdir
-            return _LocalStore(Path(url.removeprefix("file://")).expanduser())
+        if not is_url(url):  # a folder or file:// URL: claimed with os.mkdir
+            return _LocalStore(expand(url.removeprefix("file://")))
         try:
             import fsspec  # noqa: F401
         except ImportError:
@@ -204,9 +154,7 @@ def _store():
                 f"NITRAIN_REGISTRY={url!r} is a URL; reading it needs fsspec: pip install nitrain[cloud]"
             ) from None
         return _FsspecStore(url)
-    home = os.environ.get("NITRAIN_HOME", "").strip()
-    base = Path(home).expanduser() if home else Path.home() / ".nitrain"
-    return _LocalStore(base / "models")
+    return _LocalStore(models_dir())
 
 
 #: Models shipped inside the package (read-only), found after the user's registry: ``nitrain/<name>``.
