@@ -2,7 +2,8 @@
 
 ```
 from nitrain import models
-models.list_architectures()
+models.list_architectures()               # names, dims, modes, smallest input size
+models.list_architectures(details=True)   # and every option, its default and what it does
 model = models.fetch_architecture('basic', dim=3)((32, 32, 32, 1), number_of_outcomes=2)
 keras_model = models.fetch_architecture('basic', dim=3, framework='keras')((32, 32, 32, 1), 2)
 models.register_pretrained(model, 'my-model')
@@ -15,6 +16,11 @@ an architecture have the same layers, widths, options and output sizes. ``framew
 ``$NITRAIN_FRAMEWORK``, else torch if installed, else keras ('tensorflow' and 'tf' also mean keras; the
 keras backend is ``$KERAS_BACKEND``'s). Importing this package imports neither framework; building a
 model does.
+
+Layout: ``_architectures`` (the table: name, plan, dims, modes, builders), ``_plans`` and ``_spec``
+(framework-free: each architecture's options, their checks and the sizes its layers get), ``torch/`` and
+``keras/`` (one builder module per architecture, turning a plan into layers), ``pretrained`` (the
+registry).
 """
 
 from nitrain.models._architectures import (

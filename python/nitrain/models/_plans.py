@@ -2,9 +2,10 @@
 
 One function per architecture turns ``(input_image_size, number_of_outcomes, mode, dim, **options)`` into a
 frozen plan of checked values: its keyword-only parameters are the architecture's options and their
-defaults (``fetch_architecture``'s creators accept exactly those), and its errors are the errors of both
-the torch builder (``nitrain.models.<name>``) and the keras one (``nitrain.models.keras.<name>``), which
-only turn the plan into layers. ``number_of_outcomes`` and ``mode`` arrive already checked by the creator.
+defaults (``fetch_architecture``'s creators accept exactly those, ``@options`` describes each in a line),
+and its errors are the errors of both the torch builder (``nitrain.models.torch.<name>``) and the keras one
+(``nitrain.models.keras.<name>``), which only turn the plan into layers. ``number_of_outcomes`` and ``mode``
+arrive already checked by the creator.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from nitrain.models._spec import check_min_size, int_tuple, parse_image_size, positive_int
+from nitrain.models._spec import check_min_size, int_tuple, options, parse_image_size, positive_int
 
 #: The ``norm`` values of ``basic`` (``norm_layer`` in both frameworks' ``_layers``).
 NORMS = ("batch", "group", "instance", None)
@@ -40,6 +41,12 @@ class AlexNetPlan(ImagePlan):
     pool_size: int
 
 
+@options(
+    filters="widths of the five convolutions",
+    dense_units="width of the two hidden dense layers",
+    dropout="dropout rate before each hidden dense layer",
+    pool_size="side of the adaptive average pool before the dense layers (None: 6 in 2-D, 3 in 3-D)",
+)
 def alexnet(
     input_image_size,
     number_of_outcomes: int,
@@ -51,8 +58,7 @@ def alexnet(
     dropout: float = 0.5,
     pool_size: int | None = None,
 ) -> AlexNetPlan:
-    """AlexNet. Options: ``filters`` (5 convolution widths), ``dense_units``, ``dropout``, ``pool_size``
-    (side of the adaptive average pool before the dense layers; default 6 in 2-D, 3 in 3-D)."""
+    """AlexNet: five convolutions, three dense layers; every spatial size >= 16."""
     spatial, channels = parse_image_size("alexnet", input_image_size, dim)
     check_min_size("alexnet", spatial, 16, "11-voxel stride-4 first convolution")
     f = int_tuple("alexnet", "filters", filters)
@@ -77,6 +83,14 @@ class VGGPlan(ImagePlan):
     pool_size: int
 
 
+@options(
+    depth="11, 13, 16 or 19 weight layers",
+    base_filters="width of the first block; the five blocks are 1, 2, 4, 8, 8 times it",
+    dense_units="width of the two hidden dense layers",
+    dropout="dropout rate after each hidden dense layer",
+    batch_norm_layers="batch norm after every convolution",
+    pool_size="side of the adaptive average pool before the dense layers",
+)
 def vgg(
     input_image_size,
     number_of_outcomes: int,
@@ -90,8 +104,7 @@ def vgg(
     batch_norm_layers: bool = True,
     pool_size: int = 1,
 ) -> VGGPlan:
-    """VGG. Options: ``depth`` (11, 13, 16, 19), ``base_filters`` (widths are base x 1, 2, 4, 8, 8),
-    ``dense_units``, ``dropout``, ``batch_norm_layers``, ``pool_size``."""
+    """VGG: five blocks of 3-wide convolutions, each followed by a 2x max pool; every spatial size >= 32."""
     spatial, channels = parse_image_size("vgg", input_image_size, dim)
     check_min_size("vgg", spatial, 32, "five 2x max pools")
     if depth not in VGG_CONFIGS:
@@ -125,6 +138,11 @@ class ResNetPlan(ImagePlan):
     dropout: float
 
 
+@options(
+    depth="10, 18, 34 (basic blocks), 50, 101 or 152 (bottleneck blocks)",
+    base_filters="stem width; the four stages are 1, 2, 4, 8 times it (bottleneck blocks output 4x that)",
+    dropout="dropout rate before the linear head",
+)
 def resnet(
     input_image_size,
     number_of_outcomes: int,
@@ -135,8 +153,8 @@ def resnet(
     base_filters: int = 64,
     dropout: float = 0.0,
 ) -> ResNetPlan:
-    """ResNet. Options: ``depth`` (10, 18, 34, 50, 101, 152), ``base_filters`` (stage widths base x 1, 2,
-    4, 8), ``dropout`` (before the linear head)."""
+    """ResNet: a stride-2 stem and four stages of residual blocks (32x downsampling); every spatial size
+    >= 32."""
     spatial, channels = parse_image_size("resnet", input_image_size, dim)
     check_min_size("resnet", spatial, 32, "32x downsampling")
     if depth not in RESNET_CONFIGS:
@@ -163,6 +181,14 @@ class DenseNetPlan(ImagePlan):
     dropout: float
 
 
+@options(
+    growth_rate="channels each dense layer adds",
+    block_config="dense layers per block (default: DenseNet-121)",
+    base_filters="stem width",
+    bn_size="bottleneck width of each dense layer, in multiples of growth_rate",
+    compression="channel factor of each transition, in (0, 1]",
+    dropout="dropout rate inside each dense layer",
+)
 def densenet(
     input_image_size,
     number_of_outcomes: int,
@@ -176,9 +202,8 @@ def densenet(
     compression: float = 0.5,
     dropout: float = 0.0,
 ) -> DenseNetPlan:
-    """DenseNet (default: DenseNet-121). Options: ``growth_rate``, ``block_config`` (layers per dense
-    block), ``base_filters`` (stem width), ``bn_size`` (bottleneck width factor), ``compression``
-    (channel factor of each transition, in (0, 1]), ``dropout`` (inside dense layers)."""
+    """DenseNet: dense blocks joined by compressing 2x transitions; every spatial size
+    >= 4 * 2 ** (len(block_config) - 1)."""
     spatial, channels = parse_image_size("densenet", input_image_size, dim)
     blocks = int_tuple("densenet", "block_config", block_config)
     check_min_size(
@@ -201,6 +226,11 @@ class UNetPlan(ImagePlan):
     dropout: float
 
 
+@options(
+    filters="width of each level, top to bottom (at least 2 levels)",
+    batch_norm_layers="batch norm after every convolution",
+    dropout="dropout rate after each double convolution",
+)
 def unet(
     input_image_size,
     number_of_outcomes: int,
@@ -211,8 +241,7 @@ def unet(
     batch_norm_layers: bool = True,
     dropout: float = 0.0,
 ) -> UNetPlan:
-    """U-Net. Options: ``filters`` (width of each level, top to bottom), ``batch_norm_layers``,
-    ``dropout`` (after each double convolution)."""
+    """U-Net; every spatial size >= 2 ** (len(filters) - 1)."""
     spatial, channels = parse_image_size("unet", input_image_size, dim)
     f = int_tuple("unet", "filters", filters, min_len=2)
     check_min_size("unet", spatial, 2 ** (len(f) - 1), f"{len(f) - 1} 2x max pools")
@@ -227,6 +256,7 @@ class DenseAutoencoderPlan:
     activation: str
 
 
+@options(activation="activation of the hidden layers: 'relu', 'gelu', 'tanh' or 'elu'")
 def autoencoder(
     input_image_size,
     number_of_outcomes: int,
@@ -236,7 +266,7 @@ def autoencoder(
     activation: str = "relu",
 ) -> DenseAutoencoderPlan:
     """Dense autoencoder. ``input_image_size`` is the list of layer widths from the input to the code, e.g.
-    ``(784, 500, 500, 2000, 10)``; the decoder mirrors it. Option: ``activation`` (relu, gelu, tanh, elu)."""
+    ``(784, 500, 500, 2000, 10)``; the decoder mirrors it."""
     units = int_tuple("autoencoder", "input_image_size (layer widths)", input_image_size, min_len=2)
     if activation not in ACTIVATIONS:
         raise ValueError(f"autoencoder: activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
@@ -251,6 +281,10 @@ class ConvAutoencoderPlan(ImagePlan):
     bottom: tuple[int, ...]
 
 
+@options(
+    filters="widths of the stride-2 encoder convolutions; the decoder mirrors them",
+    latent_dim="size of the dense code",
+)
 def conv_autoencoder(
     input_image_size,
     number_of_outcomes: int,
@@ -260,9 +294,8 @@ def conv_autoencoder(
     filters=(32, 64, 128),
     latent_dim: int = 16,
 ) -> ConvAutoencoderPlan:
-    """Convolutional autoencoder. Options: ``filters`` (one stride-2 convolution each; the decoder
-    mirrors them with transposed convolutions), ``latent_dim`` (size of the dense code). Every spatial
-    size must be >= 4."""
+    """Convolutional autoencoder: stride-2 convolutions, a dense code, transposed convolutions back; every
+    spatial size >= 4."""
     spatial, channels = parse_image_size("conv_autoencoder", input_image_size, dim)
     check_min_size("conv_autoencoder", spatial, 4)
     f = int_tuple("conv_autoencoder", "filters", filters)
@@ -280,6 +313,11 @@ class BasicPlan(ImagePlan):
     norm: str | None
 
 
+@options(
+    filters="width of each conv-norm-relu-maxpool block",
+    dropout="dropout rate before the linear head",
+    norm="'batch', 'group', 'instance' or None; 'group' for slices served image-batch by image-batch",
+)
 def basic(
     input_image_size,
     number_of_outcomes: int,
@@ -290,9 +328,9 @@ def basic(
     dropout: float = 0.0,
     norm="batch",
 ) -> BasicPlan:
-    """Basic CNN. Options: ``filters`` (one block per entry), ``dropout`` (before the linear head), ``norm``
-    (``'batch'``, ``'group'``, ``'instance'`` or ``None``; use ``'group'`` for slices served
-    image-batch by image-batch, whose batches are not i.i.d.)."""
+    """Basic CNN: conv-norm-relu-maxpool blocks, global average pool, linear head; every spatial size
+    >= 2 ** len(filters). Slices served image-batch by image-batch are not i.i.d. batches: batch norm's
+    running statistics then lag behind, group norm does not depend on the batch."""
     if norm not in NORMS:
         raise ValueError(f"basic: norm must be one of {NORMS}, got {norm!r}")
     spatial, channels = parse_image_size("basic", input_image_size, dim)
@@ -313,6 +351,14 @@ class ViTPlan(ImagePlan):
     dropout: float
 
 
+@options(
+    patch_size="patch side: an int, or one per spatial axis; each spatial size must be a multiple",
+    embed_dim="token width",
+    depth="transformer layers",
+    heads="attention heads; must divide embed_dim",
+    mlp_dim="hidden width of each transformer MLP (None: 2 x embed_dim)",
+    dropout="dropout rate of the embeddings, attention and MLPs",
+)
 def vit(
     input_image_size,
     number_of_outcomes: int,
@@ -326,9 +372,7 @@ def vit(
     mlp_dim: int | None = None,
     dropout: float = 0.0,
 ) -> ViTPlan:
-    """Vision transformer. Options: ``patch_size`` (an int or one per spatial axis), ``embed_dim``,
-    ``depth`` (transformer layers), ``heads`` (must divide embed_dim), ``mlp_dim`` (default 2 x
-    embed_dim), ``dropout``."""
+    """Vision transformer: patch embedding, a class token, pre-norm transformer layers, a linear head."""
     spatial, channels = parse_image_size("vit", input_image_size, dim)
     patch = int_tuple("vit", "patch_size", patch_size)
     if len(patch) == 1:

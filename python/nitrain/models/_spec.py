@@ -1,10 +1,60 @@
-"""Argument checks shared by every architecture creator. No torch here: this module is imported eagerly."""
+"""Argument checks shared by every architecture creator, and the option descriptions of its plan. No torch,
+no keras here: this module is imported eagerly."""
 
 from __future__ import annotations
 
+import inspect
 import operator
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypeVar
 
 MODES = ("classification", "regression", "sigmoid", "segmentation")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Option(NamedTuple):
+    """An architecture option: its default and a one-line description."""
+
+    default: Any
+    description: str
+
+
+def options(**descriptions: str) -> Callable[[F], F]:
+    """Describe the options of a plan function: one line per keyword-only parameter, no more, no fewer.
+
+    Sets ``plan.options`` (``{name: Option(default, description)}`` in signature order), which
+    ``list_architectures(details=True)``, the creators' docstrings and the unknown-option error read, and
+    appends the same list to the plan's docstring.
+    """
+
+    def describe(plan: F) -> F:
+        defaults = {
+            p.name: p.default
+            for p in inspect.signature(plan).parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY
+        }
+        if set(defaults) != set(descriptions):
+            raise TypeError(
+                f"{plan.__name__}: describe exactly its options {sorted(defaults)}, "
+                f"got descriptions of {sorted(descriptions)}"
+            )
+        described = {n: Option(d, descriptions[n]) for n, d in defaults.items()}
+        plan.options = described  # type: ignore[attr-defined]
+        plan.__doc__ = f"{inspect.cleandoc(plan.__doc__ or '')}\n\n{format_options(described)}"
+        return plan
+
+    return describe
+
+
+def format_options(opts: dict[str, Option], indent: str = "") -> str:
+    """``Options:`` and one ``name=default  description`` line per option, names aligned."""
+    if not opts:
+        return f"{indent}Options: none."
+    left = {n: f"{n}={o.default!r}" for n, o in opts.items()}
+    width = max(map(len, left.values()))
+    lines = [f"{indent}    {left[n].ljust(width)}  {o.description}" for n, o in opts.items()]
+    return "\n".join([f"{indent}Options:", *lines])
 
 
 def parse_image_size(arch: str, input_image_size, dim: int) -> tuple[tuple[int, ...], int]:

@@ -60,7 +60,7 @@ def batch_norm(x):
 
 def norm_layer(x, kind):
     """``'batch'``, ``'group'`` (8 groups or fewer), ``'instance'`` (one group per channel, affine) or
-    ``None`` (identity), as ``nitrain.models._layers.norm_layer``."""
+    ``None`` (identity), as ``nitrain.models.torch._layers.norm_layer``."""
     channels = x.shape[-1]
     if kind == "batch":
         return batch_norm(x)
@@ -88,7 +88,7 @@ def avg_pool(x, dim: int, pool_size: int, stride: int):
 
 
 def stem(x, dim: int, width: int):
-    """ResNet's and DenseNet's stem, as ``nitrain.models._layers.stem``."""
+    """ResNet's and DenseNet's stem, as ``nitrain.models.torch._layers.stem``."""
     x = relu(batch_norm(conv(x, dim, width, 7, stride=2, padding=3, bias=False)))
     return max_pool(x, dim, 3, 2, padding=1)
 

@@ -1,4 +1,5 @@
-"""AlexNet (2-D or 3-D), keras: five convolutions and three dense layers (see ``nitrain.models.alexnet``)."""
+"""AlexNet (2-D or 3-D), keras: five convolutions and three dense layers (see
+``nitrain.models.torch.alexnet``)."""
 
 from __future__ import annotations
 

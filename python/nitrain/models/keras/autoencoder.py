@@ -1,5 +1,5 @@
 """Autoencoders, keras: a dense (MLP) one given its layer widths, and a convolutional one (2-D or 3-D)
-(see ``nitrain.models.autoencoder``).
+(see ``nitrain.models.torch.autoencoder``).
 
 Both models return the reconstruction and carry their halves as the sub-models ``model.encoder`` and
 ``model.decoder`` (also ``model.get_layer('encoder')``): ``model.encoder(x)`` is the code,

@@ -1,5 +1,5 @@
 """A small, fast CNN (2-D or 3-D), keras: conv-norm-relu-maxpool blocks, global average pool, linear head
-(see ``nitrain.models.basic``)."""
+(see ``nitrain.models.torch.basic``)."""
 
 from __future__ import annotations
 

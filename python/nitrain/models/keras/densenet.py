@@ -1,5 +1,5 @@
 """DenseNet (2-D or 3-D), keras: dense blocks joined by compressing, 2x average-pooling transitions (see
-``nitrain.models.densenet``)."""
+``nitrain.models.torch.densenet``)."""
 
 from __future__ import annotations
 

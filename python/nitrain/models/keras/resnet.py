@@ -1,4 +1,4 @@
-"""ResNet (2-D or 3-D), keras, depth 10, 18, 34, 50, 101 or 152 (see ``nitrain.models.resnet``)."""
+"""ResNet (2-D or 3-D), keras, depth 10, 18, 34, 50, 101 or 152 (see ``nitrain.models.torch.resnet``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""U-Net (2-D or 3-D), keras, for segmentation and other voxel-wise outputs (see ``nitrain.models.unet``).
+"""U-Net (2-D or 3-D), keras, for segmentation and other voxel-wise outputs (see
+``nitrain.models.torch.unet``).
 
 Outputs are channels-last ``(N, *spatial, number_of_outcomes)``: logits for 'segmentation', probabilities
 for 'sigmoid', linear values for 'regression'. Upsampled maps are zero-padded (at the end of each axis) to

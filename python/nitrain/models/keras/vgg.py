@@ -1,5 +1,5 @@
 """VGG (2-D or 3-D), keras: blocks of 3-wide convolutions, each block halving the image (see
-``nitrain.models.vgg``)."""
+``nitrain.models.torch.vgg``)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """A small vision transformer (2-D or 3-D), keras: non-overlapping patch embedding, a class token, learned
 position embeddings, pre-norm transformer layers and a linear head on the class token (see
-``nitrain.models.vit``)."""
+``nitrain.models.torch.vit``)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from nitrain.models import _plans
-from nitrain.models._layers import NitrainNet, conv, output_activation
+from nitrain.models.torch._layers import NitrainNet, conv, output_activation
 
 
 class ViT(NitrainNet):

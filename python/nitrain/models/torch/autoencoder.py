@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from nitrain.models import _plans
-from nitrain.models._layers import (
+from nitrain.models.torch._layers import (
     NitrainNet,
     batch_norm,
     conv,

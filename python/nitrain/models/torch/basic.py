@@ -8,7 +8,7 @@ from __future__ import annotations
 from torch import nn
 
 from nitrain.models import _plans
-from nitrain.models._layers import (
+from nitrain.models.torch._layers import (
     Classifier,
     conv,
     init_weights,

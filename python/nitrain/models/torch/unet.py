@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nitrain.models import _plans
-from nitrain.models._layers import (
+from nitrain.models.torch._layers import (
     NitrainNet,
     batch_norm,
     conv,

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from nitrain.models import _plans
-from nitrain.models._layers import Classifier, batch_norm, conv, init_weights, output_activation, stem
+from nitrain.models.torch._layers import Classifier, batch_norm, conv, init_weights, output_activation, stem
 
 
 class _Block(nn.Module):

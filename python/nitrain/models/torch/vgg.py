@@ -9,7 +9,14 @@ from __future__ import annotations
 from torch import nn
 
 from nitrain.models import _plans
-from nitrain.models._layers import Classifier, batch_norm, conv, init_weights, max_pool, output_activation
+from nitrain.models.torch._layers import (
+    Classifier,
+    batch_norm,
+    conv,
+    init_weights,
+    max_pool,
+    output_activation,
+)
 
 
 def build(input_image_size, number_of_outcomes: int, mode: str, dim: int, **options):
