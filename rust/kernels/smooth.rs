@@ -1,9 +1,11 @@
 //! Separable Gaussian smoothing of 2-D and 3-D images, matching `scipy.ndimage.gaussian_filter`
 //! (mode 'reflect', kernel radius `int(truncate * sigma + 0.5)`).
 //!
-//! Three passes, one per axis, through Fortran-ordered work buffers. Every pass is written as sums of
-//! scaled contiguous runs (columns, then planes), which the compiler vectorises; each output line or plane
-//! is computed by one thread from inputs nobody writes, so results do not depend on the thread count.
+//! The three axes in one fused pass over strips of columns (see `gaussian`): a strip of each plane is
+//! smoothed along axes 0 and 1 as it enters a window of strip-planes that stays in cache, then the window
+//! is combined along axis 2. The sums are scaled contiguous runs, which the compiler vectorises; each
+//! output strip is computed by one thread from inputs nobody writes, so results do not depend on the
+//! thread count.
 
 use ndarray::{s, ArrayView3, ArrayViewMut, Axis, IxDyn};
 use num_traits::{AsPrimitive, Float};
