@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from nitrain._layout import move_axis
+
 
 def prediction_to_image(pred_array, reference):
     """An ANTs image holding ``pred_array`` with ``reference``'s origin, spacing and direction.
@@ -27,7 +29,7 @@ def prediction_to_image(pred_array, reference):
     if arr.shape == shape:
         pass
     elif arr.ndim == len(shape) + 1 and arr.shape[1:] == shape:
-        arr, components = np.moveaxis(arr, 0, -1), True
+        arr, components = move_axis(arr, "first", "last", batched=False), True
     elif arr.ndim == len(shape) + 1 and arr.shape[:-1] == shape:
         components = True
     else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from nitrain._frameworks import framework_of, require_keras, require_tensorflow, require_torch
-from nitrain.explainers._model import add_channel
+from nitrain._layout import add_channel, drop_channel, from_data_format, move_axis
 
 OWNER = "GradientExplainer"
 
@@ -27,10 +27,6 @@ def gradient_backend(model, where: str):
     raise TypeError(
         f"{OWNER}: gradient methods need a torch model or a keras model, got {type(model).__name__}"
     )
-
-
-def _drop_channel(g: np.ndarray, where: str) -> np.ndarray:
-    return g[:, 0] if where == "first" else g[..., 0]
 
 
 def _check_outputs(out_shape, target: int):
@@ -65,7 +61,7 @@ class TorchGradients:
         return layer
 
     def _input(self, batch: np.ndarray):
-        x = self.torch.from_numpy(add_channel(batch, self.where)).to(self.device)
+        x = self.torch.from_numpy(add_channel(batch, self.where, np.float32)).to(self.device)
         return x.requires_grad_(True)
 
     def _target(self, out, target: int):
@@ -79,7 +75,7 @@ class TorchGradients:
         with torch.enable_grad():
             x = self._input(batch)
             (g,) = torch.autograd.grad(self._target(model(x), target), x)
-        return _drop_channel(g.detach().float().cpu().numpy(), self.where)
+        return drop_channel(g.detach().float().cpu().numpy(), self.where)
 
     def layer_grads(self, batch: np.ndarray, target: int, layer):
         torch, model, store = self.torch, self.model.eval(), {}
@@ -160,7 +156,8 @@ class KerasGradients:
                     f"not give it (a subclassed model hides its layers' outputs: build it functionally, or "
                     f"use 'saliency', 'smoothgrad' or 'integrated_gradients'). Keras said: {e}"
                 ) from e
-            self._submodels[key] = (sub, getattr(layer, "data_format", "channels_last"))
+            layout = from_data_format(getattr(layer, "data_format", "channels_last"), "first")
+            self._submodels[key] = (sub, layout)
         return self._submodels[key]
 
     def _select(self, out, target: int):
@@ -170,7 +167,7 @@ class KerasGradients:
         return out
 
     def input_grads(self, batch: np.ndarray, target: int) -> np.ndarray:
-        x = add_channel(batch, self.where)
+        x = add_channel(batch, self.where, np.float32)
         if self.backend == "tensorflow":
             tf = self.tf
             x = tf.convert_to_tensor(x)
@@ -185,11 +182,11 @@ class KerasGradients:
                 out = self._select(self.model(x, training=False), target)
                 (g,) = self.torch.autograd.grad(out.reshape(len(batch), -1)[:, target].sum(), x)
             g = g.detach().float().cpu().numpy()
-        return _drop_channel(g, self.where)
+        return drop_channel(g, self.where)
 
     def layer_grads(self, batch: np.ndarray, target: int, layer):
-        sub, data_format = self._submodel(layer)
-        x = add_channel(batch, self.where)
+        sub, layout = self._submodel(layer)
+        x = add_channel(batch, self.where, np.float32)
         if self.backend == "tensorflow":
             tf = self.tf
             x = tf.convert_to_tensor(x)
@@ -206,6 +203,4 @@ class KerasGradients:
                 out = self._select(out, target)
                 (g,) = self.torch.autograd.grad(out.reshape(len(batch), -1)[:, target].sum(), act)
             g, act = g.detach().float().cpu().numpy(), act.detach().float().cpu().numpy()
-        if data_format == "channels_last":
-            act, g = np.moveaxis(act, -1, 1), np.moveaxis(g, -1, 1)
-        return act, g
+        return move_axis(act, layout, "first"), move_axis(g, layout, "first")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from nitrain._frameworks import declared_channels, framework_of
+from nitrain._layout import add_channel
 
 
 def channels_of(model, channels: str) -> str:
@@ -14,12 +15,6 @@ def channels_of(model, channels: str) -> str:
     if declared is not None:
         return declared
     return "first" if framework_of(model) == "torch" else "last"
-
-
-def add_channel(batch: np.ndarray, where: str) -> np.ndarray:
-    """``(N, *spatial)`` -> ``(N, 1, *spatial)`` or ``(N, *spatial, 1)``, contiguous float32."""
-    batch = np.ascontiguousarray(batch, dtype=np.float32)
-    return batch[:, None] if where == "first" else batch[..., None]
 
 
 def predictor(model, channels: str = "auto", batch_size: int = 16):
@@ -36,7 +31,7 @@ def predictor(model, channels: str = "auto", batch_size: int = 16):
             outs = []
             with torch.no_grad():
                 for s in range(0, len(batch), batch_size):
-                    t = torch.from_numpy(add_channel(batch[s : s + batch_size], where))
+                    t = torch.from_numpy(add_channel(batch[s : s + batch_size], where, np.float32))
                     outs.append(model(t.to(device)).float().cpu().numpy())
             return np.concatenate(outs).reshape(len(batch), -1)
 
@@ -47,7 +42,7 @@ def predictor(model, channels: str = "auto", batch_size: int = 16):
             # predict_on_batch runs the model's compiled predict step (a tf.function under tensorflow):
             # about twice as fast as an eager call, without model.predict's per-call setup.
             outs = [
-                np.asarray(model.predict_on_batch(add_channel(batch[s : s + batch_size], where)))
+                np.asarray(model.predict_on_batch(add_channel(batch[s : s + batch_size], where, np.float32)))
                 for s in range(0, len(batch), batch_size)
             ]
             return np.concatenate([o.reshape(len(o), -1) for o in outs]).astype(np.float64)
@@ -62,7 +57,7 @@ def predictor(model, channels: str = "auto", batch_size: int = 16):
     def run_callable(batch: np.ndarray) -> np.ndarray:
         outs = []
         for s in range(0, len(batch), batch_size):
-            part = add_channel(batch[s : s + batch_size], where)
+            part = add_channel(batch[s : s + batch_size], where, np.float32)
             outs.append(np.asarray(model(part), dtype=np.float64).reshape(len(part), -1))
         return np.concatenate(outs)
 

@@ -11,7 +11,7 @@ import copy
 import threading
 
 from nitrain._frameworks import require_keras
-from nitrain.loaders.loader import check_channels, move_channels
+from nitrain._layout import check_channels, layout_of, move_channels
 
 keras = require_keras("DatasetLoader.to_keras")
 
@@ -84,7 +84,7 @@ class KerasLoader(keras.utils.PyDataset):
             raise ValueError(f"to_keras: the loader ({type(loader).__name__}) has no batches")
         self.loader = loader
         self.n_batches = int(n)
-        self.source = getattr(loader, "channel", "last")
+        self.source = layout_of(loader)
         self.target = check_channels("to_keras", channels)
         self.channel = self.source if channels is None else channels
         self.epochs_started = 0  # loader epochs this adapter has begun

@@ -11,10 +11,12 @@ import warnings
 import numpy as np
 
 from nitrain import _core
+from nitrain._layout import EXPAND_DIMS, add_channel
+from nitrain._layout import first_batch as first_batch  # re-exported: trainers/keras.py, demo.py
+from nitrain._layout import move_channels as move_channels  # re-exported, as first_batch
 from nitrain.samplers._extract import image_array
 from nitrain.transforms.base import BaseTransform, takes_rng
 
-_CHANNEL = {-1: "last", 0: "first", 1: "first", None: None}
 _DONE = object()
 _VARIES = object()  # a transform's output shape depends on its random draws
 
@@ -104,62 +106,11 @@ def _stack(values, channel, what: str) -> np.ndarray:
         out = _core.empty_array([len(arrays), *arrays[0].shape], "float32", False)  # recycled if free
         for i, a in enumerate(arrays):
             out[i] = a
-        if channel == "last":
-            out = out[..., None]
-        elif channel == "first":
-            out = out[:, None]
-        return out
+        return add_channel(out, channel)
     try:
         return np.asarray(values, dtype=np.float32)
     except (TypeError, ValueError) as e:
         raise TypeError(f"DatasetLoader: {what} values must be numbers or images, got {values[:3]!r}") from e
-
-
-_LAYOUTS = ("first", "last", None)
-
-
-def check_channels(owner: str, channels):
-    """An adapter's ``channels`` argument: 'first', 'last' or None."""
-    if channels not in _LAYOUTS:
-        raise ValueError(f"{owner}: channels must be 'first', 'last' or None, got {channels!r}")
-    return channels
-
-
-def move_channels(x, y, src, dst):
-    """Numpy ``(x, y)`` from channel layout ``src`` to ``dst`` ('first' = ``(N, C, *spatial)``, 'last' =
-    ``(N, *spatial, C)``, None = no channel axis). x (an array, or a list/tuple of arrays for several
-    inputs) always moves; y moves too when it has as many axes as x (image targets), so scalar and vector
-    targets stay as they are. ``dst`` None, or equal to ``src``, leaves the batch as it is. The moved
-    arrays are C-contiguous copies (what a convolution wants)."""
-    if src not in _LAYOUTS or dst not in _LAYOUTS:
-        raise ValueError(f"move_channels: layouts must be 'first', 'last' or None, got {src!r} -> {dst!r}")
-    if dst is None or src == dst:
-        return x, y
-
-    def move(a):
-        if src is None:
-            a = a[:, None] if dst == "first" else a[..., None]
-        else:
-            a = np.moveaxis(a, -1, 1) if dst == "first" else np.moveaxis(a, 1, -1)
-        return np.ascontiguousarray(a)
-
-    many = isinstance(x, list | tuple)
-    ref_ndim = np.ndim(x[0] if many else x)
-    moved = type(x)(move(np.asarray(v)) for v in x) if many else move(np.asarray(x))
-    if y is not None and np.ndim(y) == ref_ndim and ref_ndim >= 3:
-        y = move(np.asarray(y))
-    return moved, y
-
-
-def first_batch(loader):
-    """The first ``(x, y)`` batch of ``loader``'s next epoch, or None when it serves none: ``loader.peek()``
-    when it has one (the epoch is not used up), else the first item of a fresh iteration (lists and other
-    re-iterables). For shapes."""
-    if hasattr(loader, "peek"):
-        return loader.peek()
-    for batch in loader:
-        return batch
-    return None
 
 
 def _distributed(rank, world_size) -> tuple[int, int]:
@@ -222,7 +173,7 @@ class DatasetLoader:
     ):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"DatasetLoader: batch_size must be a positive integer, got {batch_size!r}")
-        if expand_dims not in _CHANNEL:
+        if expand_dims not in EXPAND_DIMS:
             raise ValueError(f"DatasetLoader: expand_dims must be -1, 0, 1 or None, got {expand_dims!r}")
         if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
             raise ValueError(f"DatasetLoader: prefetch must be an integer >= 0, got {prefetch!r}")
@@ -244,7 +195,7 @@ class DatasetLoader:
         self.y_transforms = list(y_transforms or [])
         self.co_transforms = list(co_transforms or [])
         self.expand_dims = expand_dims
-        self.channel = _CHANNEL[expand_dims]
+        self.channel = EXPAND_DIMS[expand_dims]
         self.drop_last = bool(drop_last)
         self.seed = np.random.SeedSequence(seed).entropy if seed is None else seed
         self.prefetch = prefetch

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from nitrain._frameworks import require_tensorflow
-from nitrain.loaders.loader import check_channels, first_batch, move_channels
+from nitrain._layout import check_channels, first_batch, layout_of, move_channels
 
 _END = object()
 
@@ -40,7 +40,7 @@ def to_tf_dataset(loader, prefetch="auto", channels: str | None = None):
         isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0
     ):
         raise ValueError(f"to_tensorflow: prefetch must be 'auto', an integer >= 0 or None, got {prefetch!r}")
-    source = getattr(loader, "channel", "last")
+    source = layout_of(loader)
     try:
         n = int(len(loader))
     except TypeError:  # no length: keras learns the steps from the first epoch

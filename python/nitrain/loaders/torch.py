@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from nitrain._frameworks import require_torch
-from nitrain.loaders.loader import check_channels, move_channels
+from nitrain._layout import check_channels, layout_of, move_channels
 
 torch = require_torch("nitrain.loaders.torch")
 
@@ -71,7 +71,7 @@ class TorchLoader(IterableDataset):
     def __init__(self, loader, pin_memory: bool = False, channels: str | None = "first"):
         self.loader = loader
         self.pin_memory = bool(pin_memory)
-        self.source = getattr(loader, "channel", "last")
+        self.source = layout_of(loader)
         self.target = check_channels("DatasetLoader.to_torch", channels)
         self.channel = self.source if channels is None else channels
 
