@@ -280,7 +280,7 @@ def test_bias_field_order_zero_and_2d():
 def test_bias_field_errors():
     with pytest.raises(ValueError, match="RandomBiasField: order must be an integer >= 0, got -1"):
         RandomBiasField(order=-1)
-    with pytest.raises(ValueError, match="RandomBiasField: order must be an integer >= 0, got 1.5"):
+    with pytest.raises(TypeError, match="RandomBiasField: order must be an integer >= 0, got 1.5"):
         RandomBiasField(order=1.5)
     with pytest.raises(ValueError, match="RandomBiasField: coefficients must be a finite number >= 0"):
         RandomBiasField(coefficients=-0.5)
@@ -346,6 +346,6 @@ def test_motion_errors():
     with pytest.raises(ValueError, match="RandomMotion: degrees must be a finite number >= 0"):
         RandomMotion(degrees=-5)
     with pytest.raises(
-        ValueError, match="RandomMotion: translation must be a number or a \\(min, max\\) pair"
+        TypeError, match="RandomMotion: translation must be a number or a \\(min, max\\) pair"
     ):
         RandomMotion(translation="far")

@@ -135,7 +135,6 @@ def test_quantile_clip_ignores_nan():
         (lambda: tx.RandomNoise(sd=(2, 1)), r"RandomNoise: sd must satisfy"),
         (lambda: tx.RandomSmoothing(-1, 1), r"RandomSmoothing: sigma must satisfy"),
         (lambda: tx.RandomSmoothing(2, 1), r"RandomSmoothing: sigma must satisfy"),
-        (lambda: tx.RandomNoise(sd="a"), r"RandomNoise: sd must be a number or a \(min, max\) pair"),
         (lambda: tx.Clip(5, 1), r"Clip: low must not exceed high, got low=5 > high=1"),
         (lambda: tx.QuantileClip(0.9, 0.1), r"QuantileClip: expected 0 <= lower <= upper <= 1"),
         (lambda: tx.RandomNoise(0.1, p=1.5), r"RandomNoise: p must be a probability in \[0, 1\], got 1.5"),
@@ -144,6 +143,13 @@ def test_quantile_clip_ignores_nan():
 def test_bad_parameters(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_parameters_of_the_wrong_type_are_type_errors():
+    with pytest.raises(TypeError, match=r"RandomNoise: sd must be a number or a \(min, max\) pair, got 'a'"):
+        tx.RandomNoise(sd="a")
+    with pytest.raises(TypeError, match=r"RandomSmoothing: p must be a probability in \[0, 1\], got '1'"):
+        tx.RandomSmoothing(p="1")
 
 
 def test_wrong_dimensionality_is_a_clear_error():

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from nitrain.transforms import spatial as sp
+from nitrain.transforms._geometry import centre
 from nitrain.transforms.base import BaseTransform, Compose
 
 PERMUTED = np.eye(3)[[1, 2, 0]]  # a non-trivial (but valid) direction matrix
@@ -52,7 +53,7 @@ def test_resize_keeps_the_field_of_view_and_centre(img3d):
     old_extent = np.asarray(img3d.shape) * np.asarray(img3d.spacing)
     np.testing.assert_allclose(np.asarray(out.shape) * np.asarray(out.spacing), old_extent)
     np.testing.assert_allclose(out.direction, img3d.direction)
-    np.testing.assert_allclose(sp._centre(out), sp._centre(img3d))
+    np.testing.assert_allclose(centre(out), centre(img3d))
     assert out.pixeltype == img3d.pixeltype
 
 
@@ -311,39 +312,6 @@ def test_label_maps_are_interpolated_with_nearest_neighbour(pair3d, t):
     assert not set(np.unique(img_out.numpy())) <= set(np.unique(img.numpy()))
 
 
-@pytest.mark.parametrize(
-    ("random", "deterministic"),
-    [
-        (sp.RandomRotate(-30, 30), lambda p: sp.Rotate(p["angle"], axes=p["axes"])),
-        (sp.RandomRotate(-30, 30, axes=(0, 2)), lambda p: sp.Rotate(p["angle"], axes=p["axes"])),
-        (sp.RandomTranslate(-3, 3), lambda p: sp.Translate(p["shift"])),
-        (sp.RandomTranslate(-3, 3, unit="voxel"), lambda p: sp.Translate(p["shift"], unit="voxel")),
-        (sp.RandomShear(-0.2, 0.2), lambda p: sp.Shear(p["shear"])),
-        (sp.RandomZoom(0.7, 1.4), lambda p: sp.Zoom(p["factor"])),
-        (sp.RandomZoom(0.7, 1.4, isotropic=False), lambda p: sp.Zoom(p["factor"])),
-        (
-            sp.RandomAffine(rotation=20, translation=(-2, 4), shear=0.1, zoom=(0.8, 1.2)),
-            lambda p: sp.Affine(sp.affine_matrix(3, **p)),
-        ),
-        (sp.RandomCrop((8, 9, 10)), lambda p: sp.Crop(list(zip(p["lower"], p["upper"], strict=True)))),
-        (sp.RandomFlip([0, 1, 2]), lambda p: sp.Flip(p["axes"]) if p["axes"] else None),
-    ],
-    ids=lambda v: type(v).__name__ if isinstance(v, BaseTransform) else "",
-)
-def test_a_random_transform_applies_the_same_draw_to_image_and_labels(pair3d, random, deterministic):
-    img, seg = pair3d
-    for seed in (11, 12):
-        params = random.draw(np.random.default_rng(seed), img)
-        img_out, seg_out = random(img, seg, rng=np.random.default_rng(seed))
-        _check_label_map(seg_out, seg)
-        det = deterministic(params)
-        if det is None:  # nothing flipped
-            assert img_out is img and seg_out is seg
-            continue
-        np.testing.assert_array_equal(det(seg, labels=[True]).numpy(), seg_out.numpy())
-        np.testing.assert_allclose(det(img).numpy(), img_out.numpy(), atol=1e-6)
-
-
 def test_random_rotate_draws_one_angle_per_axis_in_3d_and_one_in_2d(pair3d):
     img, _ = pair3d
     rng = np.random.default_rng(0)
@@ -378,20 +346,43 @@ def test_random_crop_positions_vary_and_fit(pair3d):
     np.testing.assert_array_equal(same.numpy(), img.numpy())
 
 
-def test_random_flip_flips_each_axis_with_probability_p(pair3d):
+def test_random_flip_flips_each_axis_with_probability_axis_p(pair3d):
     img, _ = pair3d
     rng = np.random.default_rng(0)
-    draws = [sp.RandomFlip([0, 2], p=0.5).draw(rng, img)["axes"] for _ in range(400)]
+    draws = [sp.RandomFlip([0, 2], p=1, axis_p=0.5).draw(rng, img)["axes"] for _ in range(400)]
     for axis in (0, 2):
         frac = np.mean([axis in d for d in draws])
         assert 0.4 < frac < 0.6
-    assert sp.RandomFlip([0, 1], p=1.0).draw(rng, img)["axes"] == [0, 1]
+    assert sp.RandomFlip([0, 1], p=1.0, axis_p=1.0).draw(rng, img)["axes"] == [0, 1]
+    assert sp.RandomFlip([0, -1], p=1.0, axis_p=1.0).draw(rng, img)["axes"] == [0, 2]
+
+
+def test_random_flip_p_gates_the_call_and_all_given_axes_flip_together(pair3d):
+    img, _ = pair3d
+    t = sp.RandomFlip([0, 1], p=0.5, axis_p=1.0)
+    flipped = [t.decide(img, np.random.default_rng(s)) for s in range(200)]
+    assert {tuple(d["axes"]) for d in flipped if d is not None} == {(0, 1)}
+    assert 0.4 < np.mean([d is None for d in flipped]) < 0.6
+    # one axis: p is the probability of flipping it, one draw per call (as before the base took over p)
+    draws = [sp.RandomFlip(1, p=0.3).decide(img, np.random.default_rng(s)) for s in range(5)]
+    expected = [np.random.default_rng(s).random() < 0.3 for s in range(5)]
+    assert [d is not None for d in draws] == expected
+
+
+def test_random_flip_with_several_axes_and_no_axis_p_keeps_p_per_axis_but_is_deprecated(pair3d):
+    img, _ = pair3d
+    with pytest.warns(DeprecationWarning, match="RandomFlip: with several axes, p is the probability"):
+        old = sp.RandomFlip([0, 2], p=0.5)
+    new = sp.RandomFlip([0, 2], p=1, axis_p=0.5)
+    for s in range(10):
+        a, b = (t.decide(img, np.random.default_rng(s)) for t in (old, new))
+        assert a == b
 
 
 # -- seeding ---------------------------------------------------------------------------------------------
 
 RANDOMS = [
-    lambda **kw: sp.RandomFlip([0, 1, 2], **kw),
+    lambda **kw: sp.RandomFlip([0, 1, 2], axis_p=0.5, **kw),
     lambda **kw: sp.RandomRotate(-20, 20, **kw),
     lambda **kw: sp.RandomTranslate(-3, 3, **kw),
     lambda **kw: sp.RandomShear(-0.2, 0.2, **kw),
@@ -440,7 +431,6 @@ def test_spatial_transforms_compose_with_a_seed(pair3d):
 @pytest.mark.parametrize(
     ("make", "match"),
     [
-        (lambda: sp.Rotate("x"), r"Rotate: angle must be a number or one per axis.*'x'"),
         (lambda: sp.Rotate([1, 2]), r"Rotate: angle .*\[1, 2\]"),
         (lambda: sp.Rotate(10, axes=(0, 1, 2)), r"Rotate: axes must be a pair"),
         (lambda: sp.Zoom(0), r"Zoom: factor must be a positive number.*got 0"),
@@ -450,9 +440,7 @@ def test_spatial_transforms_compose_with_a_seed(pair3d):
         (lambda: sp.Crop([(5, 2), (0, 3)]), r"Crop: indices .*\(5, 2\)"),
         (lambda: sp.Crop(margin=-1), r"Crop: margin must not be negative, got -1"),
         (lambda: sp.Slice(3, 0), r"Slice: axis must be 0, 1 or 2.*got 3"),
-        (lambda: sp.Slice(0, 1.5), r"Slice: index must be an integer, got 1.5"),
         (lambda: sp.Resize((4, 0, 4)), r"Resize: shape must be a positive integer.*\(4, 0, 4\)"),
-        (lambda: sp.Resample((2.5, 2, 2)), r"Resample: params must be a positive integer.*2.5"),
         (lambda: sp.Resample((0, 1, 1), use_spacing=True), r"Resample: params must be a positive number"),
         (lambda: sp.Resize(4, interpolation="cubic"), r"Resize: interpolation must be one of.*'cubic'"),
         (lambda: sp.Translate((1, 2), unit="cm"), r"Translate: unit must be 'mm' or 'voxel', got 'cm'"),
@@ -461,23 +449,50 @@ def test_spatial_transforms_compose_with_a_seed(pair3d):
         (lambda: sp.Affine(np.zeros((3, 3))), r"Affine: the last row"),
         (lambda: sp.Affine(np.diag([1.0, 0.0, 1.0])), r"Affine: matrix must be invertible"),
         (lambda: sp.Flip([0, 0]), r"Flip: axis must not repeat an axis"),
-        (lambda: sp.Flip("x"), r"Flip: axis must be an integer or a list of integers, got 'x'"),
         (lambda: sp.Reorient("RAX"), r"Reorient: orientation must be three letters.*'RAX'"),
         (lambda: sp.RandomRotate(10, -10), r"RandomRotate: min_angle must not exceed max_angle.*10.*-10"),
         (lambda: sp.RandomTranslate(3, 1), r"RandomTranslate: min_shift must not exceed max_shift"),
         (lambda: sp.RandomShear(0.3, 0.1), r"RandomShear: min_shear must not exceed max_shear"),
         (lambda: sp.RandomZoom(1.2, 0.9), r"RandomZoom: min_factor must not exceed max_factor"),
         (lambda: sp.RandomZoom(0, 1.1), r"RandomZoom: min_factor must be positive, got 0"),
-        (lambda: sp.RandomAffine(zoom=1.5), r"RandomAffine: zoom as one number must be in \[0, 1\).*1.5"),
-        (lambda: sp.RandomAffine(rotation=(5, 1)), r"RandomAffine: rotation min must not exceed"),
-        (lambda: sp.RandomAffine(shear="big"), r"RandomAffine: shear must be a number or a \(min, max\)"),
+        (lambda: sp.RandomAffine(zoom=1.5), r"RandomAffine: zoom must be a finite number in \[0, 1\).*1.5"),
+        (lambda: sp.RandomAffine(rotation=(5, 1)), r"RandomAffine: rotation must satisfy -inf <= min <= max"),
+        (lambda: sp.RandomAffine(zoom=(0, 1)), r"RandomAffine: zoom must satisfy 0 < min <= max"),
         (lambda: sp.RandomCrop((4, 0, 4)), r"RandomCrop: shape must be a positive integer.*\(4, 0, 4\)"),
         (lambda: sp.RandomCrop(0), r"RandomCrop: shape must be a positive integer.*got 0"),
         (lambda: sp.RandomFlip(0, p=2), r"RandomFlip: p must be a probability in \[0, 1\], got 2"),
+        (lambda: sp.RandomFlip(0, axis_p=1.5), r"RandomFlip: axis_p must be a probability in \[0, 1\]"),
     ],
 )
 def test_bad_arguments_are_rejected_at_construction(make, match):
     with pytest.raises(ValueError, match=match):
+        make()
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: sp.Rotate("x"), r"Rotate: angle must be a number or one per axis.*'x'"),
+        (lambda: sp.Rotate(10, axes="xy"), r"Rotate: axes must be a pair of axes"),
+        (lambda: sp.Slice(0, 1.5), r"Slice: index must be an integer, got 1.5"),
+        (lambda: sp.Slice("0", 1), r"Slice: axis must be 0, 1 or 2"),
+        (lambda: sp.Resample((2.5, 2, 2)), r"Resample: params must be a positive integer.*2.5"),
+        (lambda: sp.Resize("big"), r"Resize: shape must be a positive integer.*'big'"),
+        (lambda: sp.Flip("x"), r"Flip: axis must be an integer or a list of integers, got 'x'"),
+        (lambda: sp.Pad("1"), r"Pad: width must be a non-negative integer"),
+        (lambda: sp.Pad(1, value="0"), r"Pad: value must be a number, got '0'"),
+        (lambda: sp.Crop([("a", 2), (0, 3)]), r"Crop: indices must be 'foreground' or one"),
+        (lambda: sp.Reorient(3), r"Reorient: orientation must be three letters"),
+        (lambda: sp.Translate(1, unit=None), r"Translate: unit must be 'mm' or 'voxel', got None"),
+        (lambda: sp.Zoom(2, interpolation=1), r"Zoom: interpolation must be one of"),
+        (lambda: sp.Affine("eye"), r"Affine: matrix must be a 2-D array of numbers"),
+        (lambda: sp.RandomAffine(shear="big"), r"RandomAffine: shear must be a number or a \(min, max\)"),
+        (lambda: sp.RandomRotate("-10", 10), r"RandomRotate: min_angle must be a number, got '-10'"),
+        (lambda: sp.RandomFlip(0, p="0.5"), r"RandomFlip: p must be a probability in \[0, 1\]"),
+    ],
+)
+def test_arguments_of_the_wrong_type_are_type_errors(make, match):
+    with pytest.raises(TypeError, match=match):
         make()
 
 

@@ -12,26 +12,11 @@ from nitrain.transforms.artefacts import (
     Threshold,
 )
 from nitrain.transforms.base import BaseTransform, Compose, OneOf, RandomChoice, RandomTransform
-from nitrain.transforms.intensity import (
-    Clip,
-    NormalizeIntensity,
-    QuantileClip,
-    RangeNormalize,
-    StandardNormalize,
-)
-from nitrain.transforms.random_intensity import RandomNoise, RandomSmoothing, smooth
-from nitrain.transforms.spatial import (
+from nitrain.transforms.fixed_spatial import (
     Affine,
     Crop,
     Flip,
     Pad,
-    RandomAffine,
-    RandomCrop,
-    RandomFlip,
-    RandomRotate,
-    RandomShear,
-    RandomTranslate,
-    RandomZoom,
     Reorient,
     Resample,
     Resize,
@@ -40,6 +25,23 @@ from nitrain.transforms.spatial import (
     Slice,
     Translate,
     Zoom,
+)
+from nitrain.transforms.intensity import (
+    Clip,
+    NormalizeIntensity,
+    QuantileClip,
+    RangeNormalize,
+    StandardNormalize,
+)
+from nitrain.transforms.random_intensity import RandomNoise, RandomSmoothing, smooth
+from nitrain.transforms.random_spatial import (
+    RandomAffine,
+    RandomCrop,
+    RandomFlip,
+    RandomRotate,
+    RandomShear,
+    RandomTranslate,
+    RandomZoom,
 )
 from nitrain.transforms.utility import AddChannel, Astype, CustomFunction, LabelsToChannels, NumpyFunction
 

@@ -26,6 +26,8 @@ import weakref
 
 import numpy as np
 
+from nitrain.transforms._checks import is_image
+
 
 class Unkeyable(TypeError):
     """A value has no key that is the same in every process."""
@@ -51,10 +53,6 @@ def process_local_key(obj) -> str:
         return token
 
 
-def _is_ants_image(obj) -> bool:
-    return callable(getattr(obj, "view", None)) and hasattr(obj, "spacing") and hasattr(obj, "pixeltype")
-
-
 def value_key(v, _seen: frozenset = frozenset()) -> str:
     """The key of a value (see the module docstring); ``Unkeyable`` when it has none."""
     if isinstance(v, _SIMPLE) or v is Ellipsis:
@@ -77,7 +75,7 @@ def value_key(v, _seen: frozenset = frozenset()) -> str:
         return f"{v.dtype.str}:{v.item()!r}"
     if isinstance(v, np.dtype):
         return f"dtype:{v.str}"
-    if _is_ants_image(v):
+    if is_image(v):
         header = (v.pixeltype, v.components, v.shape, v.spacing, v.origin, v.direction.tolist())
         return f"ANTsImage:{header!r}:{_digest(np.ascontiguousarray(v.numpy()).tobytes())}"
     if isinstance(v, types.ModuleType):

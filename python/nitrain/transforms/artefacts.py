@@ -9,45 +9,13 @@ from __future__ import annotations
 
 import inspect
 import itertools
-import math
 
 import numpy as np
 
 from nitrain.transforms._ants import empty_like_image
+from nitrain.transforms._checks import bounds, integer, is_image, number, symmetric_span
 from nitrain.transforms.base import RandomTransform
 from nitrain.transforms.intensity import IntensityTransform
-from nitrain.transforms.random_intensity import _range
-
-
-def _is_ants_image(obj) -> bool:
-    return callable(getattr(obj, "view", None)) and hasattr(obj, "spacing")
-
-
-def _optional_number(owner: str, name: str, value, allow_nan: bool = False) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise TypeError(f"{owner}: {name} must be a number or None, got {value!r}")
-    if math.isnan(value) and not allow_nan:
-        raise ValueError(f"{owner}: {name} must not be NaN")
-    return float(value)
-
-
-def _positive_int(owner: str, name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _symmetric_range(owner: str, name: str, value) -> tuple[float, float]:
-    """A number ``x >= 0`` means (-x, x); a (min, max) pair is taken as is."""
-    if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(
-                f"{owner}: {name} must be a finite number >= 0 or a (min, max) pair, got {value!r}"
-            )
-        return -float(value), float(value)
-    return _range(owner, name, value, minimum=-math.inf)
 
 
 def _float_array(image) -> np.ndarray:
@@ -92,13 +60,8 @@ class Threshold(IntensityTransform):
     NaN voxels stay NaN."""
 
     def __init__(self, low: float | None = None, high: float | None = None, value: float = 0):
-        self.low = _optional_number("Threshold", "low", low)
-        self.high = _optional_number("Threshold", "high", high)
-        if value is None:
-            raise TypeError("Threshold: value must be a number, got None")
-        self.value = _optional_number("Threshold", "value", value, allow_nan=True)
-        if self.low is not None and self.high is not None and self.low > self.high:
-            raise ValueError(f"Threshold: low must not exceed high, got low={low!r} > high={high!r}")
+        self.low, self.high = bounds("Threshold", "low", low, "high", high, optional=True, allow_inf=True)
+        self.value = number("Threshold", "value", value, allow_inf=True, allow_nan=True)
 
     def _apply(self, image, params: dict):
         out, buf = empty_like_image(image)
@@ -117,13 +80,13 @@ class HistogramMatch(IntensityTransform):
     ``ants.histogram_match_image`` (``bins`` histogram bins, ``points`` quantile match points)."""
 
     def __init__(self, reference, bins: int = 255, points: int = 64):
-        if not _is_ants_image(reference):
+        if not is_image(reference):
             raise TypeError(
                 f"HistogramMatch: reference must be an ants.ANTsImage, got {type(reference).__name__}"
             )
         self.reference = reference
-        self.bins = _positive_int("HistogramMatch", "bins", bins, minimum=2)
-        self.points = _positive_int("HistogramMatch", "points", points, minimum=1)
+        self.bins = integer("HistogramMatch", "bins", bins, minimum=2)
+        self.points = integer("HistogramMatch", "points", points, minimum=1)
 
     def __repr__(self) -> str:
         ref = f"<{self.reference.dimension}-D image {tuple(self.reference.shape)}>"
@@ -170,9 +133,9 @@ class BiasCorrection(IntensityTransform):
         kwargs = {"shrink_factor": 4, "convergence": {"iters": [50, 50], "tol": 1e-7}, "mask": "auto"}
         kwargs.update(n4_kwargs)
         mask = kwargs["mask"]
-        if not (mask is None or (isinstance(mask, str) and mask == "auto") or _is_ants_image(mask)):
+        if not (mask is None or (isinstance(mask, str) and mask == "auto") or is_image(mask)):
             raise TypeError(f"BiasCorrection: mask must be 'auto', None or an ants.ANTsImage, got {mask!r}")
-        _positive_int("BiasCorrection", "shrink_factor", kwargs["shrink_factor"])
+        integer("BiasCorrection", "shrink_factor", kwargs["shrink_factor"], minimum=1)
         self.n4_kwargs = kwargs
 
     def _apply(self, image, params: dict):
@@ -194,7 +157,7 @@ class RandomGamma(RandomTransform):
 
     def __init__(self, log_gamma=(-0.3, 0.3), p: float = 1.0, seed=None):
         super().__init__(p=p, seed=seed)
-        self.log_gamma = _symmetric_range("RandomGamma", "log_gamma", log_gamma)
+        self.log_gamma = symmetric_span("RandomGamma", "log_gamma", log_gamma)
 
     def draw(self, rng: np.random.Generator, image) -> dict:
         return {"gamma": float(np.exp(rng.uniform(*self.log_gamma)))}
@@ -219,8 +182,8 @@ class RandomBiasField(RandomTransform):
 
     def __init__(self, coefficients=0.5, order: int = 3, p: float = 1.0, seed=None):
         super().__init__(p=p, seed=seed)
-        self.coefficients = _symmetric_range("RandomBiasField", "coefficients", coefficients)
-        self.order = _positive_int("RandomBiasField", "order", order, minimum=0)
+        self.coefficients = symmetric_span("RandomBiasField", "coefficients", coefficients)
+        self.order = integer("RandomBiasField", "order", order, minimum=0)
 
     def draw(self, rng: np.random.Generator, image) -> dict:
         n = len(_exponents(image.dimension, self.order))
@@ -275,9 +238,9 @@ class RandomMotion(RandomTransform):
 
     def __init__(self, degrees=10, translation=10, num_transforms: int = 2, p: float = 1.0, seed=None):
         super().__init__(p=p, seed=seed)
-        self.degrees = _symmetric_range("RandomMotion", "degrees", degrees)
-        self.translation = _symmetric_range("RandomMotion", "translation", translation)
-        self.num_transforms = _positive_int("RandomMotion", "num_transforms", num_transforms)
+        self.degrees = symmetric_span("RandomMotion", "degrees", degrees)
+        self.translation = symmetric_span("RandomMotion", "translation", translation)
+        self.num_transforms = integer("RandomMotion", "num_transforms", num_transforms, minimum=1)
 
     def draw(self, rng: np.random.Generator, image) -> dict:
         dim = image.dimension

@@ -1,31 +1,36 @@
 """The transform protocol: ANTs images in, ANTs images out.
 
-Every library transform splits into two steps (TorchIO v2's design):
+Every transform is called one way, ``t(*images, rng=None, labels=None)`` (``BaseTransform.__call__``),
+which makes its parameters once and applies them to every image given (TorchIO v2's split):
 
-- ``draw(rng, image) -> params``: make the random parameters from a ``numpy.random.Generator``
-  (deterministic transforms return ``{}``);
+- ``decide(image, rng) -> params | None``: ``None`` with probability ``1 - p`` (the transform is skipped:
+  the images come back unchanged), otherwise ``draw(rng, image)``;
+- ``draw(rng, image) -> params``: the random parameters, from a ``numpy.random.Generator`` (deterministic
+  transforms return ``{}``);
 - ``apply(image, params, label=False) -> image``: a pure, deterministic function of the image and the
   parameters. ``label=True`` marks a label map: spatial transforms then interpolate with nearest neighbour
-  and intensity transforms leave it unchanged.
+  and intensity transforms leave it unchanged. A random transform with a deterministic *twin*
+  (``RandomRotate`` -> ``Rotate``) applies ``twin(params)``.
 
-Calling a transform draws once and applies that draw to every image given, so ``t(image, segmentation)``
-moves both together (a co-transform). Images after the first are treated as label maps unless ``labels``
-says otherwise.
+So ``t(image, segmentation)`` moves both together (a co-transform); images after the first are treated as
+label maps unless ``labels`` says otherwise. ``call_transform`` runs any transform, or a plain function,
+on a tuple of images.
+
+A subclass that overrides ``__call__(image)`` (the README's custom transform) is adapted once, when the
+class is made: its ``__call__`` then also takes ``t(*images, rng=..., labels=...)`` and transforms each
+image on its own (``rng`` and ``labels`` unused). Library classes never override ``__call__``: a
+container (``Compose``, ``RandomChoice``) overrides ``_transform`` instead.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Sequence
 
 import numpy as np
 
-
-def _check_images(owner: str, images: tuple) -> None:
-    if not images:
-        raise TypeError(f"{owner}: expected at least one image")
-    for i, img in enumerate(images):
-        if not (callable(getattr(img, "view", None)) and hasattr(img, "spacing")):
-            raise TypeError(f"{owner}: image {i} must be an ants.ANTsImage, got {type(img).__name__}")
+from nitrain.transforms._checks import check_images, integer, probability
 
 
 def _label_flags(owner: str, n: int, labels) -> list[bool]:
@@ -42,6 +47,33 @@ def as_generator(rng) -> np.random.Generator:
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
+def _takes_one_image(call) -> bool:
+    """Whether ``call(self, image)`` is a valid call of a ``__call__``: a positional parameter after
+    ``self``, and no other required one."""
+    try:
+        params = list(inspect.signature(call).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return False
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    required = [
+        q for q in params if q.default is inspect.Parameter.empty and q.kind in (*positional, q.KEYWORD_ONLY)
+    ]
+    return bool(params) and params[0].kind in positional and len(required) <= 1
+
+
+def _per_image(call):
+    """``call(self, image)`` as ``__call__(self, *images, rng=None, labels=None)``: each image on its own."""
+
+    @functools.wraps(call)
+    def __call__(self, *images, rng=None, labels=None, **kwargs):
+        if not images:
+            raise TypeError(f"{type(self).__name__}: expected at least one image")
+        out = tuple(call(self, image, **kwargs) for image in images)
+        return out[0] if len(out) == 1 else out
+
+    return __call__
+
+
 class BaseTransform:
     """Base class of every nitrain transform.
 
@@ -52,6 +84,19 @@ class BaseTransform:
 
     #: random transforms set this; ``sample`` and loaders use it to decide whether draws differ
     random = False
+    #: the probability that a call applies the transform (``RandomTransform(p=...)``); ``decide`` uses it
+    p = 1.0
+    #: set on classes with a ``__call__(image)`` of their own: they transform each image alone
+    _image_call = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        call = cls.__dict__.get("__call__")
+        if call is None:
+            return
+        cls._image_call = True
+        if inspect.isfunction(call) and _takes_one_image(call):
+            cls.__call__ = _per_image(call)
 
     def draw(self, rng: np.random.Generator, image) -> dict:
         return {}
@@ -61,13 +106,29 @@ class BaseTransform:
             f"{type(self).__name__} must define apply(image, params) or __call__(image)"
         )
 
+    def decide(self, image, rng=None) -> dict | None:
+        """The parameters a call on ``image`` would use (``None``: skipped by ``p``), drawing exactly what
+        that call would draw. Lets a loader apply the transform later, fused with sampling."""
+        gen = self._generator(rng)
+        if self.p < 1 and gen.random() >= self.p:
+            return None
+        return self.draw(gen, image)
+
     def __call__(self, *images, rng=None, labels: Sequence[bool] | None = None):
         name = type(self).__name__
-        _check_images(name, images)
+        if not images:
+            raise TypeError(f"{name}: expected at least one image")
         flags = _label_flags(name, len(images), labels)
-        params = self.draw(self._generator(rng), images[0])
-        out = tuple(self.apply(img, params, label=flag) for img, flag in zip(images, flags, strict=True))
+        out = self._transform(images, flags, self._generator(rng))
         return out[0] if len(out) == 1 else out
+
+    def _transform(self, images: tuple, flags: list[bool], rng: np.random.Generator) -> tuple:
+        """The images transformed (a tuple): one ``decide`` on the first, ``apply`` to each."""
+        check_images(type(self).__name__, images)
+        params = self.decide(images[0], rng)
+        if params is None:
+            return images
+        return tuple(self.apply(img, params, label=flag) for img, flag in zip(images, flags, strict=True))
 
     def _generator(self, rng) -> np.random.Generator:
         if rng is not None:
@@ -79,12 +140,9 @@ class BaseTransform:
 
     def sample(self, image, n: int = 1, seed=None) -> list:
         """``n`` independent draws of this transform on ``image`` (a seed makes them reproducible)."""
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-            raise ValueError(f"{type(self).__name__}.sample: n must be a positive integer, got {n!r}")
-        if not takes_rng(self):
-            return [self(image) for _ in range(int(n))]  # a user transform with its own __call__(image)
-        rng = self._generator(seed if seed is not None else None)
-        return [self(image, rng=rng) for _ in range(int(n))]
+        n = integer(f"{type(self).__name__}.sample", "n", n, minimum=1)
+        rng = self._generator(seed) if takes_rng(self) else None
+        return [call_transform(self, (image,), rng=rng)[0] for _ in range(n)]
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
@@ -94,53 +152,42 @@ class BaseTransform:
 class RandomTransform(BaseTransform):
     """A transform with random parameters, applied with probability ``p``.
 
-    ``seed`` seeds the transform's own generator, used when the caller passes no ``rng``.
+    ``seed`` seeds the transform's own generator, used when the caller passes no ``rng``. A subclass defines
+    ``draw`` and either ``twin`` (the deterministic transform that applies a draw) or ``apply``.
     """
 
     random = True
 
     def __init__(self, p: float = 1.0, seed=None):
-        if isinstance(p, bool) or not isinstance(p, int | float | np.floating) or not 0 <= p <= 1:
-            raise ValueError(f"{type(self).__name__}: p must be a probability in [0, 1], got {p!r}")
-        self.p = float(p)
+        self.p = probability(type(self).__name__, "p", p)
         self._rng = np.random.default_rng(seed)
 
-    def decide(self, image, rng=None) -> dict | None:
-        """The parameters a call on ``image`` would use (``None``: skipped by ``p``), drawing exactly what
-        that call would draw. Lets a loader apply the transform later, fused with sampling."""
-        gen = self._generator(rng)
-        if self.p < 1 and gen.random() >= self.p:
-            return None
-        return self.draw(gen, image)
+    def twin(self, params: dict) -> BaseTransform | None:
+        """The deterministic transform that applies draw ``params`` (``None``: the draw changes nothing)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must define twin(params) or apply(image, params, label)"
+        )
 
-    def __call__(self, *images, rng=None, labels: Sequence[bool] | None = None):
-        gen = self._generator(rng)
-        if self.p < 1 and gen.random() >= self.p:
-            _check_images(type(self).__name__, images)
-            return images[0] if len(images) == 1 else images
-        return super().__call__(*images, rng=gen, labels=labels)
+    def apply(self, image, params: dict, label: bool = False):
+        fixed = self.twin(params)
+        return image if fixed is None else fixed.apply(image, {}, label=label)
 
 
 def takes_rng(t) -> bool:
-    """Whether ``t`` follows the library's calling protocol, ``t(*images, rng=..., labels=...)``: a
-    ``BaseTransform`` whose ``__call__`` is the library's (``draw`` / ``apply``), or a ``Compose`` /
-    ``RandomChoice``. ``False`` for a transform with its own ``__call__(image)`` (the README's custom
-    transform) and for plain functions: those are called with the image alone. Every place that calls
-    transforms (``Compose``, ``RandomChoice``, ``sample``, loaders) decides with this."""
-    if isinstance(t, Compose | RandomChoice):
-        return True
-    return isinstance(t, BaseTransform) and type(t).__call__ in (
-        BaseTransform.__call__,
-        RandomTransform.__call__,
-    )
+    """Whether ``t`` draws from the generator it is given: a ``BaseTransform`` without a ``__call__(image)``
+    of its own (``Compose`` and ``RandomChoice`` included). ``False`` for a transform with its own
+    ``__call__(image)`` (the README's custom transform) and for plain functions: those transform each image
+    on its own, and only images (``call_transform``)."""
+    return isinstance(t, BaseTransform) and not t._image_call
 
 
-def _call_member(t, images: tuple, rng, labels):
+def call_transform(t, images: tuple, rng=None, labels: Sequence[bool] | None = None) -> tuple:
+    """Run ``t`` on ``images`` (a tuple; returns one): a library transform draws once from ``rng`` for all
+    of them; a transform with its own ``__call__(image)``, or a plain function, gets each image alone."""
     if takes_rng(t):
-        return t(*images, rng=rng, labels=labels)
-    # A user transform with its own __call__(image): applied to each image on its own.
-    out = tuple(t(img) for img in images)
-    return out[0] if len(out) == 1 else out
+        out = t(*images, rng=rng, labels=labels)
+        return out if isinstance(out, tuple) else (out,)
+    return tuple(t(image) for image in images)
 
 
 class Compose(BaseTransform):
@@ -154,16 +201,10 @@ class Compose(BaseTransform):
         self._rng = np.random.default_rng(seed)
         self.random = any(getattr(t, "random", True) for t in self.transforms)
 
-    def __call__(self, *images, rng=None, labels: Sequence[bool] | None = None):
-        gen = self._generator(rng)
+    def _transform(self, images: tuple, flags: list[bool], rng: np.random.Generator) -> tuple:
         for t in self.transforms:
-            out = _call_member(t, images, gen, labels)
-            images = out if isinstance(out, tuple) else (out,)
-        return images[0] if len(images) == 1 else images
-
-    def sample(self, image, n: int = 1, seed=None) -> list:
-        rng = self._generator(seed)
-        return [self(image, rng=rng) for _ in range(int(n))]
+            images = call_transform(t, images, rng=rng, labels=flags)
+        return images
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(t) for t in self.transforms)
@@ -192,14 +233,9 @@ class RandomChoice(BaseTransform):
         self.weights = w.tolist()
         self._rng = np.random.default_rng(seed)
 
-    def __call__(self, *images, rng=None, labels: Sequence[bool] | None = None):
-        gen = self._generator(rng)
-        t = self.transforms[gen.choice(len(self.transforms), p=self.weights)]
-        return _call_member(t, images, gen, labels)
-
-    def sample(self, image, n: int = 1, seed=None) -> list:
-        rng = self._generator(seed)
-        return [self(image, rng=rng) for _ in range(int(n))]
+    def _transform(self, images: tuple, flags: list[bool], rng: np.random.Generator) -> tuple:
+        t = self.transforms[rng.choice(len(self.transforms), p=self.weights)]
+        return call_transform(t, images, rng=rng, labels=flags)
 
 
 OneOf = RandomChoice

@@ -13,15 +13,8 @@ import numpy as np
 from nitrain import _core
 from nitrain.samplers._extract import image_array
 from nitrain.transforms._ants import empty_like_image
+from nitrain.transforms._checks import bounds, number
 from nitrain.transforms.base import BaseTransform
-
-
-def _number(owner: str, name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise TypeError(f"{owner}: {name} must be a number, got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{owner}: {name} must be finite, got {value!r}")
-    return float(value)
 
 
 def _apply(image, src: np.ndarray, scale: float, offset: float):
@@ -45,10 +38,7 @@ class RangeNormalize(IntensityTransform):
     """Linearly map the image's [min, max] onto [``min``, ``max``] (default [0, 1])."""
 
     def __init__(self, min: float = 0, max: float = 1):  # noqa: A002 - the seed's parameter names
-        self.min = _number("RangeNormalize", "min", min)
-        self.max = _number("RangeNormalize", "max", max)
-        if self.min > self.max:
-            raise ValueError(f"RangeNormalize: min must not exceed max, got min={min!r} > max={max!r}")
+        self.min, self.max = bounds("RangeNormalize", "min", min, "max", max)
 
     def _apply(self, image, params: dict):
         src = image_array(image, "RangeNormalize: image")
@@ -63,8 +53,8 @@ class NormalizeIntensity(IntensityTransform):
     """Z-score the image, then give it mean ``mean`` and standard deviation ``sd`` (population sd)."""
 
     def __init__(self, mean: float = 0, sd: float = 1):
-        self.mean = _number("NormalizeIntensity", "mean", mean)
-        self.sd = _number("NormalizeIntensity", "sd", sd)
+        self.mean = number("NormalizeIntensity", "mean", mean)
+        self.sd = number("NormalizeIntensity", "sd", sd)
         if self.sd < 0:
             raise ValueError(f"NormalizeIntensity: sd must be >= 0, got {sd!r}")
 
@@ -88,10 +78,7 @@ class Clip(IntensityTransform):
     """Limit intensities to [``low``, ``high``] (either may be ``None`` for no bound). NaN stays NaN."""
 
     def __init__(self, low: float | None = None, high: float | None = None):
-        self.low = None if low is None else _number("Clip", "low", low)
-        self.high = None if high is None else _number("Clip", "high", high)
-        if self.low is not None and self.high is not None and self.low > self.high:
-            raise ValueError(f"Clip: low must not exceed high, got low={low!r} > high={high!r}")
+        self.low, self.high = bounds("Clip", "low", low, "high", high, optional=True)
 
     def _apply(self, image, params: dict):
         src = image_array(image, "Clip: image")
@@ -107,8 +94,8 @@ class QuantileClip(IntensityTransform):
     computed exactly over the non-NaN voxels (numpy's 'linear' method)."""
 
     def __init__(self, lower: float = 0.01, upper: float = 0.99):
-        self.lower = _number("QuantileClip", "lower", lower)
-        self.upper = _number("QuantileClip", "upper", upper)
+        self.lower = number("QuantileClip", "lower", lower)
+        self.upper = number("QuantileClip", "upper", upper)
         if not 0 <= self.lower <= self.upper <= 1:
             raise ValueError(
                 f"QuantileClip: expected 0 <= lower <= upper <= 1, got lower={lower!r}, upper={upper!r}"

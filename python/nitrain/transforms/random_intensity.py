@@ -11,23 +11,8 @@ import numpy as np
 from nitrain import _core
 from nitrain.samplers._extract import image_array
 from nitrain.transforms._ants import empty_like_image
+from nitrain.transforms._checks import span
 from nitrain.transforms.base import RandomTransform
-
-
-def _range(owner: str, name: str, value, minimum: float = 0.0) -> tuple[float, float]:
-    """A number or a (min, max) pair, both >= ``minimum``."""
-    if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
-        lo = hi = float(value)
-    else:
-        try:
-            lo, hi = (float(v) for v in value)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"{owner}: {name} must be a number or a (min, max) pair, got {value!r}"
-            ) from None
-    if not (np.isfinite(lo) and np.isfinite(hi)) or lo < minimum or lo > hi:
-        raise ValueError(f"{owner}: {name} must satisfy {minimum} <= min <= max (finite), got {value!r}")
-    return lo, hi
 
 
 class RandomNoise(RandomTransform):
@@ -36,7 +21,7 @@ class RandomNoise(RandomTransform):
 
     def __init__(self, sd=0.1, p: float = 1.0, seed=None):
         super().__init__(p=p, seed=seed)
-        self.sd = _range("RandomNoise", "sd", sd)
+        self.sd = span("RandomNoise", "sd", sd, minimum=0.0)
 
     def draw(self, rng: np.random.Generator, image) -> dict:
         return {"sd": float(rng.uniform(*self.sd)), "seed": int(rng.integers(0, 2**63))}
@@ -76,7 +61,7 @@ class RandomSmoothing(RandomTransform):
         seed=None,
     ):
         super().__init__(p=p, seed=seed)
-        lo, hi = _range("RandomSmoothing", "sigma", (min_sigma, max_sigma))
+        lo, hi = span("RandomSmoothing", "sigma", (min_sigma, max_sigma), minimum=0.0)
         self.min_sigma, self.max_sigma = lo, hi
         self.physical = bool(physical)
 

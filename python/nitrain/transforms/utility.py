@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from nitrain.transforms._ants import empty_like_image
+from nitrain.transforms._checks import integer, is_image
 from nitrain.transforms.base import BaseTransform
 
 # user-facing name -> (ANTs pixel type, numpy dtype)
@@ -27,10 +28,6 @@ _ALIASES = {"float": "float32", "double": "float64", "unsigned char": "uint8", "
 
 def _fn_name(fn) -> str:
     return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
-
-
-def _is_ants_image(obj) -> bool:
-    return callable(getattr(obj, "view", None)) and hasattr(obj, "spacing") and hasattr(obj, "pixeltype")
 
 
 class Astype(BaseTransform):
@@ -80,12 +77,6 @@ class Astype(BaseTransform):
         return image.clone(pixeltype)
 
 
-def _check_axis(owner: str, axis) -> int:
-    if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
-        raise TypeError(f"{owner}: axis must be an integer, got {axis!r}")
-    return int(axis)
-
-
 class AddChannel(BaseTransform):
     """Add a channel axis of length 1 at ``axis`` (default last), returning a **float32 numpy array**.
 
@@ -94,7 +85,7 @@ class AddChannel(BaseTransform):
     """
 
     def __init__(self, axis: int = -1):
-        self.axis = _check_axis("AddChannel", axis)
+        self.axis = integer("AddChannel", "axis", axis)
 
     def apply(self, image, params: dict, label: bool = False) -> np.ndarray:
         arr = np.asarray(image.numpy(), dtype=np.float32)
@@ -211,7 +202,7 @@ class CustomFunction(_FunctionTransform):
 
     def apply(self, image, params: dict, label: bool = False):
         out = self.fn(image, **self.kwargs)
-        if not _is_ants_image(out):
+        if not is_image(out):
             raise TypeError(
                 f"CustomFunction: {_fn_name(self.fn)} must return an ants.ANTsImage, got {type(out).__name__}"
             )
