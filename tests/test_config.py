@@ -274,7 +274,7 @@ EFFECTS = {
         _spec("name"),
     ),
     ("model", "dim"): (_set("model", dim=3), "refused", "model"),
-    ("model", "framework"): (_set("model", framework="keras"), lambda p: type(p["trainer"]).__name__),
+    ("model", "framework"): (_set("model", framework="keras"), lambda p: p["trainer"].framework),
     ("model", "input_image_size"): (
         _set("model", input_image_size=[24, 24, 1]),
         "refused",

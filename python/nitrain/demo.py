@@ -276,8 +276,8 @@ def _recalibrate_keras(model, loader) -> None:
     """keras updates ``moving = moving * momentum + batch * (1 - momentum)`` on every call with
     ``training=True``; momentum k/(k+1) at the k-th batch (0-based) makes that the exact running mean."""
     from nitrain._frameworks import require_keras
-    from nitrain.loaders.loader import move_channels
-    from nitrain.trainers.keras import _keras_channels
+    from nitrain._layout import layout_of, move_channels
+    from nitrain.trainers.keras import keras_channels
 
     keras = require_keras("recalibrate_batchnorm")
     if hasattr(model, "_flatten_layers"):
@@ -290,7 +290,7 @@ def _recalibrate_keras(model, loader) -> None:
     if not norms:
         return
     saved = [layer.momentum for layer in norms]
-    src, dst = getattr(loader, "channel", "last"), _keras_channels(model, "auto")
+    src, dst = layout_of(loader), keras_channels(model, "auto")
     if keras.backend.backend() == "torch":
         import torch
 

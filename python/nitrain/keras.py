@@ -11,13 +11,16 @@ from nitrain._frameworks import require_keras
 require_keras("nitrain.keras")
 
 from nitrain._images import prediction_to_image  # noqa: E402
-from nitrain.trainers.keras import KerasModelTrainer, load_checkpoint, save_checkpoint  # noqa: E402
+from nitrain.trainers.keras.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from nitrain.trainers.trainer import ModelTrainer  # noqa: E402
 
 __all__ = ["KerasTrainer", "load_checkpoint", "prediction_to_image", "save_checkpoint", "to_keras_loader"]
 
 
-class KerasTrainer(KerasModelTrainer):
+class KerasTrainer(ModelTrainer):
     """``ModelTrainer`` for keras models (same arguments); refuses anything that is not a keras 3 model."""
+
+    framework_required = "keras"
 
 
 def to_keras_loader(loader, channels: str | None = None):

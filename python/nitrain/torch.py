@@ -21,7 +21,7 @@ import numpy as np
 from nitrain._images import prediction_to_image
 from nitrain.loaders.torch import TorchLoader, collate
 from nitrain.trainers._checkpoint import load_checkpoint, save_checkpoint
-from nitrain.trainers.trainer import ModelTrainer, _check_torch_model
+from nitrain.trainers.trainer import ModelTrainer
 
 __all__ = [
     "TorchLoader",
@@ -37,9 +37,7 @@ __all__ = [
 class TorchTrainer(ModelTrainer):
     """``ModelTrainer`` for torch models (same arguments); refuses anything that is not an ``nn.Module``."""
 
-    def __init__(self, model, loss, **kwargs):
-        _check_torch_model(model, owner="TorchTrainer")
-        super().__init__(model, loss, **kwargs)
+    framework_required = "torch"
 
 
 class _TensorLoader:

@@ -43,7 +43,7 @@ def _same(a, b, atol=0.0):
 
 def test_model_trainer_trains_keras_with_the_torch_history_format():
     trainer = trainers.ModelTrainer(_conv(), "mse", lr=1e-2, metrics=["mae", "r2"], verbose=0)
-    assert type(trainer).__name__ == "KerasModelTrainer" and isinstance(trainer, trainers.ModelTrainer)
+    assert trainer.framework == "keras" and isinstance(trainer, trainers.ModelTrainer)
     val = _loader(_data(12, seed=1), shuffle=False)
     h = trainer.fit(_loader(_data()), epochs=3, validation=val)
     assert h is trainer.history

@@ -2,7 +2,10 @@
 
 ``ModelTrainer`` detects the framework from the model: torch ``nn.Module`` models and keras 3 models.
 torch and keras are imported lazily (``import nitrain.trainers`` imports neither), and so are this
-package's own modules: ``nitrain.trainers.ModelTrainer`` imports ``nitrain.trainers.trainer`` on first use.
+package's own modules: ``nitrain.trainers.ModelTrainer`` imports ``nitrain.trainers.trainer`` on first use,
+and the trainer imports its backend (``nitrain.trainers.torch`` or ``nitrain.trainers.keras``) for the
+first model of that framework. ``load_checkpoint`` / ``save_checkpoint`` here are torch's (``.pt``);
+``nitrain.keras`` has keras'.
 
 Importing this package arranges for nitrain's keras losses and metrics to be registered with keras as
 soon as keras is imported (``_keras_saving.watch_keras``), so ``keras.models.load_model`` reloads models
@@ -20,13 +23,12 @@ _watch_keras()
 _WHERE = {
     "LOSSES": "nitrain.trainers._objectives",
     "METRICS": "nitrain.trainers._objectives",
-    "OPTIMIZERS": "nitrain.trainers.trainer",
     "ModelTrainer": "nitrain.trainers.trainer",
     "load_checkpoint": "nitrain.trainers._checkpoint",
     "save_checkpoint": "nitrain.trainers._checkpoint",
 }
 
-__all__ = ["LOSSES", "METRICS", "OPTIMIZERS", "ModelTrainer", "load_checkpoint", "save_checkpoint"]
+__all__ = ["LOSSES", "METRICS", "ModelTrainer", "load_checkpoint", "save_checkpoint"]
 
 
 def __getattr__(name: str):

@@ -1,288 +1,233 @@
-"""Losses and epoch metrics for the torch trainer. torch is imported inside the functions only.
+"""Loss and metric names, their validation, and the epoch metrics' math, written once for both backends.
 
-Every built-in metric accumulates *sufficient statistics* (sums) over the epoch and turns them into one
-value at its end, so it is computed over the whole epoch (and, under ``torchrun``, over every rank's
-batches), never as a mean of per-batch values.
+Every built-in metric accumulates *sufficient statistics* (float64 sums) over the epoch and turns them
+into one value at its end, so it is computed over the whole epoch (and, under ``torchrun``, over every
+rank's batches), never as a mean of per-batch values.
+
+The math is written against a small array adapter ``ops`` (``_Ops`` below lists what it must offer): the
+torch backend computes the per-batch sums with torch tensors (on the GPU), the keras metric classes in
+``_keras_objects`` with ``keras.ops`` inside the compiled step. ``Metric.value`` takes the summed vector and
+an array module with numpy's ``maximum`` / ``where`` / ``mean``: numpy on float64 totals (the torch
+backend), or ``keras.ops`` (a keras metric's ``result()``). No framework is imported here.
 """
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
+import numpy as np
+
 LOSSES = ("mse", "mae", "l1", "bce", "cross_entropy", "categorical_crossentropy", "dice")
+CLASS_LOSSES = ("cross_entropy", "categorical_crossentropy")
 METRICS = ("mae", "mse", "r2", "accuracy", "dice")
 
 
-def align_target(out, y):
-    """Scalar targets of shape (N,) become (N, 1) for a model with one output."""
-    if y.ndim == 1 and out.ndim == 2 and out.shape[1] == 1:
-        return y[:, None]
-    return y
+class _Ops(Protocol):
+    """What the metric math needs from a framework; ``axis`` is the class axis (torch 1, keras -1)."""
+
+    axis: int
+
+    def f64(self, a) -> Any: ...
+    def abs(self, a) -> Any: ...
+    def sum(self, a) -> Any: ...
+    def count(self, a) -> Any: ...  # number of elements, float64
+    def shape(self, a) -> tuple: ...
+    def like(self, a, b) -> Any: ...  # ``a`` reshaped to ``b``'s shape
+    def argmax(self, a) -> Any: ...  # over the class axis
+    def squeeze_class(self, a) -> Any: ...  # drop a length-1 class axis
+    def to_int(self, a) -> Any: ...  # round to integers
+    def equal(self, a, b) -> Any: ...
+    def both(self, a, b) -> Any: ...  # logical and, as float64
 
 
-def _same_shape(name: str, out, y):
-    if tuple(out.shape) != tuple(y.shape):
-        raise ValueError(
-            f"ModelTrainer: loss {name!r} needs the model output and the target to have the same shape; "
-            f"got output {tuple(out.shape)} and target {tuple(y.shape)} (check channels= and the number "
-            "of outputs)"
-        )
-
-
-def class_targets(out, y):
-    """Class-index targets (long, shape of ``out`` without its class axis 1) from index maps with a
-    length-1 channel axis, plain index arrays, or one-hot / probability targets shaped like ``out``."""
-    if y.shape == out.shape and out.ndim >= 2 and out.shape[1] > 1:
-        return y.argmax(1)
-    if y.ndim == out.ndim and y.shape[1] == 1:
-        y = y[:, 0]
-    return y.round().long()
-
-
-def _one_hot(out, y):
-    import torch
-
-    c = out.shape[1]
-    if c == 1:
-        return y if y.ndim == out.ndim else y.reshape(out.shape)
-    if y.shape == out.shape:
-        return y
-    idx = class_targets(out, y)
-    return torch.nn.functional.one_hot(idx, c).movedim(-1, 1).to(out.dtype)
-
-
-def soft_dice_loss(out, y, eps: float = 1.0):
-    """1 - soft Dice, from logits: sigmoid for one output channel, softmax over axis 1 for several (the
-    target then holds class indices or one-hot maps). Dice is computed per class over the whole batch and
-    averaged over classes."""
-    import torch
-
-    if out.ndim < 2:
-        raise ValueError(
-            f"ModelTrainer: loss 'dice' needs outputs of shape (N, C, ...), got {tuple(out.shape)}"
-        )
-    y = align_target(out, y)
-    probs = torch.sigmoid(out) if out.shape[1] == 1 else torch.softmax(out, dim=1)
-    target = _one_hot(out, y).to(probs.dtype)
-    _same_shape("dice", probs, target)
-    dims = [0, *range(2, out.ndim)]
-    inter = (probs * target).sum(dims)
-    total = probs.sum(dims) + target.sum(dims)
-    return 1 - ((2 * inter + eps) / (total + eps)).mean()
-
-
-def make_loss(loss):
-    """``f(output, target) -> scalar tensor`` and its name."""
-    import torch
-
+def loss_key(loss, owner: str = "ModelTrainer") -> str | None:
+    """The built-in loss ``loss`` names (lower case), None for a callable; anything else is refused."""
     if isinstance(loss, str):
         key = loss.lower()
-        if key == "mse":
-            fn = torch.nn.functional.mse_loss
-        elif key in ("mae", "l1"):
-            fn = torch.nn.functional.l1_loss
-        elif key == "bce":
-            fn = torch.nn.functional.binary_cross_entropy_with_logits
-        elif key in ("cross_entropy", "categorical_crossentropy"):
-
-            def ce(out, y):
-                if y.shape == out.shape:
-                    return torch.nn.functional.cross_entropy(out, y)
-                return torch.nn.functional.cross_entropy(out, class_targets(out, y))
-
-            return ce, key
-        elif key == "dice":
-            return soft_dice_loss, key
-        else:
-            raise ValueError(
-                f"ModelTrainer: unknown loss {loss!r}; valid names: {list(LOSSES)}, or a callable"
-            )
-
-        def checked(out, y):
-            y = align_target(out, y)
-            _same_shape(key, out, y)
-            return fn(out, y.to(out.dtype))
-
-        return checked, key
+        if key not in LOSSES:
+            raise ValueError(f"{owner}: unknown loss {loss!r}; valid names: {list(LOSSES)}, or a callable")
+        return key
     if callable(loss):
-        return loss, getattr(loss, "__name__", type(loss).__name__)
-    raise TypeError(
-        f"ModelTrainer: loss must be one of {list(LOSSES)} or a callable (e.g. a torch loss module), "
-        f"got {loss!r}"
-    )
+        return None
+    raise TypeError(f"{owner}: loss must be one of {list(LOSSES)} or a callable, got {loss!r}")
+
+
+def callable_name(fn) -> str:
+    return getattr(fn, "name", None) or getattr(fn, "__name__", None) or type(fn).__name__
+
+
+def check_target(loss_name: str, out_shape, y_shape, axis: int, owner: str = "ModelTrainer") -> None:
+    """Before the first step: can ``loss_name`` compare the model's output with the targets? ``axis`` is
+    the output's class axis (1 or -1)."""
+    out_shape, y_shape = tuple(out_shape), tuple(y_shape)
+    if len(y_shape) == 1 and len(out_shape) == 2 and out_shape[1] == 1:
+        y_shape = (*y_shape, 1)
+    same = out_shape[1:] == y_shape[1:]
+    classes = out_shape[axis] if len(out_shape) >= 2 else 1
+    rest = list(out_shape[1:])
+    if len(out_shape) >= 2:
+        del rest[axis if axis < 0 else axis - 1]
+    with_one = [*rest, 1] if axis == -1 else [1, *rest]
+    as_indices = list(y_shape[1:]) in (rest, with_one)
+    if loss_name in CLASS_LOSSES or (loss_name == "dice" and classes > 1):
+        ok = (same or as_indices) and len(out_shape) >= 2
+        want = "one-hot targets shaped like the output, or class indices without its class axis"
+    elif loss_name in ("mse", "mae", "l1", "bce", "dice"):
+        ok, want = same, "the same shape"
+    else:
+        return  # a user's loss: its own business
+    if not ok:
+        raise ValueError(
+            f"{owner}: loss {loss_name!r} needs {want}; the model's output has shape {out_shape} but "
+            f"the target has shape {y_shape} (first batch; check channels= and the number of outputs)"
+        )
 
 
 # -- metrics -----------------------------------------------------------------------------------------
+def class_targets(ops: _Ops, out, y):
+    """Class indices (``out``'s shape without its class axis) from one-hot / probability targets shaped
+    like ``out``, index maps with a length-1 class axis, or plain index arrays."""
+    if ops.shape(y) == ops.shape(out) and len(ops.shape(out)) >= 2 and ops.shape(out)[ops.axis] > 1:
+        return ops.to_int(ops.argmax(y))
+    if len(ops.shape(y)) == len(ops.shape(out)) and ops.shape(y)[ops.axis] == 1:
+        y = ops.squeeze_class(y)
+    return ops.to_int(y)
+
+
+def _mean(total, xp):
+    return total[0] / xp.maximum(total[1], 1.0)
 
 
 class Metric:
-    """A metric from sums over the epoch: ``stats(out, y)`` gives a float64 vector of sums for one batch,
-    ``value(total)`` the metric from the summed vector."""
+    """A metric from sums over the epoch: ``stats(ops, out, y)`` gives the list of float64 sums of one
+    batch (``out`` the model's output, ``y`` the target, already aligned), ``value(total, xp)`` the metric
+    from the summed vector. ``direction`` says whether higher is better ('up') or lower ('down')."""
 
     name = "metric"
-    size = 1
+    direction = "down"
 
-    def stats(self, out, y):
+    def size(self, classes: int) -> int:
+        return 2
+
+    def stats(self, ops: _Ops, out, y) -> list:
         raise NotImplementedError
 
-    def value(self, total) -> float:
-        raise NotImplementedError
+    def value(self, total, xp=np):
+        return _mean(total, xp)
 
 
-class _Error(Metric):
-    size = 2
+class Error(Metric):
+    """Mean of ``|output - target| ** power`` over every value of the epoch (power 1: mae, 2: mse)."""
 
-    def __init__(self, name, power):
+    def __init__(self, name: str, power: int):
         self.name, self.power = name, power
 
-    def stats(self, out, y):
-        import torch
-
-        y = align_target(out, y)
-        e = (out.double() - y.double().reshape(out.shape)).abs() ** self.power
-        return torch.stack([e.sum(), torch.tensor(float(e.numel()), dtype=torch.float64, device=e.device)])
-
-    def value(self, total):
-        return float(total[0] / max(float(total[1]), 1.0))
+    def stats(self, ops, out, y):
+        e = ops.abs(ops.f64(out) - ops.f64(ops.like(y, out))) ** self.power
+        return [ops.sum(e), ops.count(e)]
 
 
-class _R2(Metric):
+class R2(Metric):
     """1 - SSE / SST over every output value of the epoch (flattened)."""
 
-    name = "r2"
-    size = 4
+    name, direction = "r2", "up"
 
-    def stats(self, out, y):
-        import torch
+    def size(self, classes):
+        return 4
 
-        y = align_target(out, y).double().reshape(out.shape)
-        o = out.double()
-        n = torch.tensor(float(y.numel()), dtype=torch.float64, device=y.device)
-        return torch.stack([((y - o) ** 2).sum(), y.sum(), (y * y).sum(), n])
+    def stats(self, ops, out, y):
+        o, y = ops.f64(out), ops.f64(ops.like(y, out))
+        return [ops.sum((y - o) ** 2), ops.sum(y), ops.sum(y * y), ops.count(y)]
 
-    def value(self, total):
-        sse, sy, syy, n = (float(v) for v in total)
-        sst = syy - sy * sy / max(n, 1.0)
-        return float(1.0 - sse / sst) if sst > 0 else float("nan")
+    def value(self, total, xp=np):
+        sse, sy, syy, n = (total[i] for i in range(4))
+        sst = syy - sy * sy / xp.maximum(n, 1.0)
+        return xp.where(sst > 0, 1.0 - sse / xp.where(sst > 0, sst, 1.0), np.nan)
 
 
-class _Accuracy(Metric):
-    """Several outputs along axis 1: argmax vs class index (or argmax of one-hot targets); one output: a
-    logit > 0 vs target > 0.5."""
+class Accuracy(Metric):
+    """Several outputs on the class axis: argmax vs class index (or argmax of one-hot targets); one output:
+    a logit > 0 vs target > 0.5."""
 
-    name = "accuracy"
-    size = 2
+    name, direction = "accuracy", "up"
 
-    def stats(self, out, y):
-        import torch
-
-        if out.ndim >= 2 and out.shape[1] > 1:
-            pred, target = out.argmax(1), class_targets(out, y)
+    def stats(self, ops, out, y):
+        if len(ops.shape(out)) >= 2 and ops.shape(out)[ops.axis] > 1:
+            pred = ops.argmax(out)
+            hit = ops.equal(ops.to_int(pred), ops.like(class_targets(ops, out, y), pred))
         else:
-            y = align_target(out, y).reshape(out.shape)
-            pred, target = out > 0, y > 0.5
-        correct = (pred == target.reshape(pred.shape)).sum().double()
-        return torch.stack(
-            [correct, torch.tensor(float(pred.numel()), dtype=torch.float64, device=out.device)]
-        )
-
-    def value(self, total):
-        return float(total[0] / max(float(total[1]), 1.0))
+            hit = ops.equal(out > 0, ops.like(y, out) > 0.5)
+        hit = ops.f64(hit)
+        return [ops.sum(hit), ops.count(hit)]
 
 
-class _Dice(Metric):
+class Dice(Metric):
     """Hard Dice over the epoch: one output channel -> logit > 0 vs target > 0.5; several -> argmax and the
     mean of the foreground classes' (1..C-1) Dice. Each class's Dice is 2|P∩Y| / (|P| + |Y|) summed over
     the whole epoch (1 when both are empty)."""
 
-    name = "dice"
+    name, direction = "dice", "up"
 
-    def __init__(self):
-        self.size = None  # set from the first batch (2 sums per class)
+    def size(self, classes):
+        return 2 * max(int(classes) - 1, 1)
 
-    def stats(self, out, y):
-        import torch
-
-        if out.ndim >= 2 and out.shape[1] > 1:
-            c = out.shape[1]
-            pred, target = out.argmax(1), class_targets(out, y).reshape(out.argmax(1).shape)
-            rows = []
-            for k in range(1, c):
-                p, t = pred == k, target == k
-                rows += [(p & t).sum(), p.sum() + t.sum()]
+    def stats(self, ops, out, y):
+        classes = ops.shape(out)[ops.axis] if len(ops.shape(out)) >= 2 else 1
+        if classes > 1:
+            pred = ops.to_int(ops.argmax(out))
+            target = ops.like(class_targets(ops, out, y), pred)
+            pairs = [(ops.equal(pred, k), ops.equal(target, k)) for k in range(1, classes)]
         else:
-            y = align_target(out, y).reshape(out.shape)
-            p, t = out > 0, y > 0.5
-            rows = [(p & t).sum(), p.sum() + t.sum()]
-        s = torch.stack(rows).double()
-        self.size = len(s)
-        return s
+            pairs = [(out > 0, ops.like(y, out) > 0.5)]
+        rows = []
+        for p, t in pairs:
+            rows += [ops.sum(ops.both(p, t)), ops.sum(ops.f64(p)) + ops.sum(ops.f64(t))]
+        return rows
 
-    def value(self, total):
-        dices = []
-        for k in range(0, len(total), 2):
-            inter, both = float(total[k]), float(total[k + 1])
-            dices.append(1.0 if both == 0 else 2 * inter / both)
-        return float(sum(dices) / len(dices))
+    def value(self, total, xp=np):
+        inter, both = total[0::2], total[1::2]
+        return xp.mean(xp.where(both > 0, 2.0 * inter / xp.where(both > 0, both, 1.0), 1.0))
 
 
-class _Callable(Metric):
-    """A user metric ``f(output, target) -> number``: the batch-size weighted mean over the epoch."""
-
-    size = 2
+class UserMetric(Metric):
+    """A user's callable ``f``: the batch-size weighted mean of its values over the epoch. Its argument
+    order is the framework's (torch ``f(output, target)``, keras ``f(y_true, y_pred)``)."""
 
     def __init__(self, fn):
         self.fn = fn
-        self.name = getattr(fn, "__name__", type(fn).__name__)
-
-    def stats(self, out, y):
-        import torch
-
-        v = self.fn(out, y)
-        v = (
-            v.detach().double()
-            if isinstance(v, torch.Tensor)
-            else torch.tensor(float(v), dtype=torch.float64)
-        )
-        n = float(out.shape[0])
-        return torch.stack(
-            [v.to(out.device).reshape(()) * n, torch.tensor(n, dtype=torch.float64, device=out.device)]
-        )
-
-    def value(self, total):
-        return float(total[0] / max(float(total[1]), 1.0))
+        self.name = callable_name(fn)
 
 
-def make_metrics(metrics) -> list[Metric]:
+def make_metrics(metrics, owner: str = "ModelTrainer") -> list[Metric]:
+    """The metrics ``metrics`` asks for (a name, a callable, a ``Metric`` or a list of them), validated
+    once for both backends; names must be unique."""
     if metrics is None:
         return []
-    if isinstance(metrics, str) or callable(metrics):
+    if isinstance(metrics, str) or callable(metrics) or isinstance(metrics, Metric):
         metrics = [metrics]
-    out = []
+    out: list[Metric] = []
     for m in metrics:
         if isinstance(m, str):
             key = m.lower()
-            if key == "mae":
-                out.append(_Error("mae", 1))
-            elif key == "mse":
-                out.append(_Error("mse", 2))
+            if key in ("mae", "mse"):
+                out.append(Error(key, 1 if key == "mae" else 2))
             elif key == "r2":
-                out.append(_R2())
+                out.append(R2())
             elif key in ("accuracy", "acc"):
-                out.append(_Accuracy())
+                out.append(Accuracy())
             elif key == "dice":
-                out.append(_Dice())
+                out.append(Dice())
             else:
                 raise ValueError(
-                    f"ModelTrainer: unknown metric {m!r}; valid names: {list(METRICS)}, or a callable"
+                    f"{owner}: unknown metric {m!r}; valid names: {list(METRICS)}, or a callable"
                 )
         elif isinstance(m, Metric):
             out.append(m)
         elif callable(m):
-            out.append(_Callable(m))
+            out.append(UserMetric(m))
         else:
-            raise TypeError(
-                f"ModelTrainer: a metric must be a name in {list(METRICS)} or a callable, got {m!r}"
-            )
+            raise TypeError(f"{owner}: a metric must be a name in {list(METRICS)} or a callable, got {m!r}")
     names = [m.name for m in out]
     if len(set(names)) != len(names):
-        raise ValueError(f"ModelTrainer: metric names must be unique, got {names}")
+        raise ValueError(f"{owner}: metric names must be unique, got {names}")
     return out
