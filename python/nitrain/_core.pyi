@@ -1,6 +1,8 @@
 """Private compiled kernels. Use the public API (`nitrain.samplers`, ...) instead."""
 
+import os
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -53,3 +55,7 @@ def add_noise_to_blocks(
     sds: npt.NDArray[np.float64],
     seeds: npt.NDArray[np.uint64],
 ) -> None: ...
+
+NiftiDamagedError: type[OSError]  # raised by read_nifti for a short or damaged file
+
+def read_nifti(path: str | os.PathLike[str]) -> dict[str, Any]: ...

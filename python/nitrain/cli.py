@@ -10,7 +10,7 @@ from importlib.util import find_spec
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from nitrain.benchmarks import run_loader, run_sampling, run_transforms
+    from nitrain.benchmarks import run_loader, run_reading, run_sampling, run_transforms
 
     if args.threads is not None:
         from nitrain import set_num_threads
@@ -23,6 +23,8 @@ def _bench(args: argparse.Namespace) -> int:
         parts.append(run_transforms(quick=args.quick, peers=not args.no_peers))
     if args.only in (None, "loader"):
         parts.append(run_loader(quick=args.quick, peers=not args.no_peers))
+    if args.only in (None, "reading"):
+        parts.append(run_reading(quick=args.quick, peers=not args.no_peers))
     report = "\n\n".join(parts)
     print(report)
     if args.out:
@@ -116,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--no-peers", action="store_true", help="skip TorchIO and MONAI")
     bench.add_argument("--threads", type=int, default=None, help="kernel threads (default: all CPUs)")
     bench.add_argument("--out", help="also write the report (markdown) to this file")
-    bench.add_argument("--only", choices=["sampling", "transforms", "loader"], help="run one benchmark only")
+    bench.add_argument(
+        "--only", choices=["sampling", "transforms", "loader", "reading"], help="run one benchmark only"
+    )
     bench.set_defaults(func=_bench)
     demo = sub.add_parser("demo", help="train and explain a brain-age model on a built-in phantom cohort")
     demo.add_argument("--out", default="nitrain-demo", help="report folder (default: nitrain-demo)")

@@ -4,6 +4,7 @@ pub mod arrays;
 pub mod buffers;
 pub mod filters;
 pub mod intensity;
+pub mod nifti;
 pub mod sampling;
 pub mod threads;
 
@@ -25,5 +26,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(buffers::buffer_pool, m)?)?;
     m.add_function(wrap_pyfunction!(threads::num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(threads::set_num_threads, m)?)?;
+    nifti::register(m)?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 pub mod copy;
 pub mod error;
 pub mod intensity;
+pub mod nifti;
 pub mod noise;
 pub mod occlude;
 pub mod patch;

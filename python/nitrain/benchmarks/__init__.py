@@ -5,7 +5,8 @@ nothing here is asserted by the test suite.
 """
 
 from nitrain.benchmarks.loader import run_loader
+from nitrain.benchmarks.reading import run_reading
 from nitrain.benchmarks.sampling import run_sampling
 from nitrain.benchmarks.transforms import run_transforms
 
-__all__ = ["run_loader", "run_sampling", "run_transforms"]
+__all__ = ["run_loader", "run_reading", "run_sampling", "run_transforms"]

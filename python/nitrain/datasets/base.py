@@ -14,27 +14,36 @@ from nitrain._paths import is_image_path
 def read_image(path, where: str):
     """Read an image file as an ANTs image (``.npy`` arrays become images with unit spacing), verified
     complete: a ``.nii``/``.npy`` shorter than its header says, or a ``.nii.gz`` whose gzip stream is cut
-    short or fails its CRC32/ISIZE check, raises ``OSError`` instead of giving zeros for the lost voxels
-    (see ``nitrain.datasets._verify``).
+    short or fails its CRC32/ISIZE check, raises ``OSError`` instead of giving zeros for the lost voxels.
+
+    ``.nii``/``.nii.gz`` files go to the Rust reader (``nitrain._nifti``: the image ``ants.image_read``
+    gives, verified as it is read, without the GIL); files it leaves to ITK, and other formats, are read by
+    ANTs and checked by ``nitrain.datasets._verify``.
 
     ``where`` names the record, so a corrupt or missing file says which record it belongs to.
     """
     import ants
 
+    from nitrain._nifti import read_nifti
     from nitrain.datasets._verify import DamagedFileError, check_before_read, check_read, explain
 
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{where}: image file not found: {path}")
     try:
-        check_before_read(path)
-        if path.lower().endswith(".npy"):
-            img = ants.from_numpy(np.asfortranarray(np.load(path)).astype(np.float32))
-        else:
-            img = ants.image_read(path)
-            check_read(path, img)
+        img = read_nifti(path)  # verified as it is read; None: left to ANTs
+        if img is None:
+            check_before_read(path)
+            if path.lower().endswith(".npy"):
+                img = ants.from_numpy(np.asfortranarray(np.load(path)).astype(np.float32))
+            else:
+                img = ants.image_read(path)
+                check_read(path, img)
     except DamagedFileError as e:
-        raise DamagedFileError(f"{where}: could not read image {path}: {e}") from e
+        reason = getattr(e, "reason", None)
+        if reason is not None:  # from the Rust reader: the streaming check says more precisely why
+            reason = explain(path) or reason
+        raise DamagedFileError(f"{where}: could not read image {path}: {reason or e}") from e
     except Exception as e:
         reason = explain(path)
         if reason is not None:
