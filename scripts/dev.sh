@@ -6,7 +6,7 @@
 #
 #   scripts/dev.sh demo    the main job: `nitrain demo` (train and explain a brain-age model on phantoms)
 #   scripts/dev.sh bench   `nitrain bench`: the benchmarks against numpy/scipy, ANTs, TorchIO and MONAI
-#   scripts/dev.sh test    every check: cargo fmt/clippy/test, ruff, the wheel, pytest
+#   scripts/dev.sh test    every check: cargo fmt/clippy/test, ruff, mypy, the wheel, pytest
 #   scripts/dev.sh wheel   build the abi3 manylinux2014 wheel and the sdist into dist/
 #   scripts/dev.sh setup   only prepare the environment (extras: setup dev, setup torch,plot, ...)
 #   scripts/dev.sh deps    only the environment and the packages of the given extras (no build)
@@ -92,7 +92,7 @@ ensure_deps() {
 
 # The hash of everything the extension is built from.
 sources_hash() {
-    (cat Cargo.toml Cargo.lock build.rs pyproject.toml; find rust -name '*.rs' -print0 | sort -z | xargs -0 cat) \
+    (cat Cargo.toml Cargo.lock pyproject.toml; find rust \( -name '*.rs' -o -name Cargo.toml \) -print0 | sort -z | xargs -0 cat) \
         | sha256sum | cut -c1-32
 }
 
@@ -166,6 +166,7 @@ case "${1:-}" in
         cargo clippy --quiet --all-targets -- -D warnings
         "$VENV/bin/ruff" check --quiet python tests benches scripts
         "$VENV/bin/ruff" format --check --quiet python tests benches scripts
+        "$VENV/bin/mypy" --no-error-summary
         cargo test --quiet
         NITRAIN_WHEEL=$(wheel)
         export NITRAIN_WHEEL

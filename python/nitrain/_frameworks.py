@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from typing import Any
 
 TORCH_EXTRA = "pip install 'nitrain[torch]'"
 KERAS_EXTRA = "pip install 'nitrain[tensorflow]'"
@@ -75,7 +76,7 @@ def declared_channels(model, channels: str, owner: str) -> str | None:
     return None
 
 
-def _require(module: str, label: str, extra: str, owner: str):
+def _require(module: str, label: str, extra: str, owner: str) -> Any:
     """Import ``module`` for ``owner``, or raise an ImportError naming ``label`` and the extra to install.
     keras and tensorflow are imported quietly and after torch's triton (see ``load_triton_first``)."""
     if module != "torch":
@@ -87,11 +88,11 @@ def _require(module: str, label: str, extra: str, owner: str):
         raise ImportError(f"{owner} needs {label}, which is not installed: {extra}") from e
 
 
-def require_torch(owner: str):
+def require_torch(owner: str) -> Any:
     return _require("torch", "torch", TORCH_EXTRA, owner)
 
 
-def require_keras(owner: str):
+def require_keras(owner: str) -> Any:
     """keras 3, quiet. ``KERAS_BACKEND`` chooses its backend (tensorflow by default)."""
     keras = _require("keras", "keras 3", KERAS_EXTRA, owner)
     if int(keras.__version__.split(".")[0]) < 3:
@@ -99,5 +100,5 @@ def require_keras(owner: str):
     return keras
 
 
-def require_tensorflow(owner: str):
+def require_tensorflow(owner: str) -> Any:
     return _require("tensorflow", "tensorflow", KERAS_EXTRA, owner)

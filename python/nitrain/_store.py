@@ -26,7 +26,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 #: Timeouts and retries for ``s3://`` URLs (s3fs), used where ``storage_options`` does not set them.
 #: ``config_kwargs`` go to botocore: 5 s to connect, 10 s at most without data while reading, and one retry
@@ -35,7 +35,7 @@ from typing import IO, Protocol
 #: around each botocore call (and around resuming a broken download), 5 passes in s3fs; nested around
 #: botocore's retries it multiplied every wait, so nitrain makes it one pass. A store that accepts the
 #: connection and then says nothing thus fails a request after about 2 x 10 s.
-S3_DEFAULTS = {
+S3_DEFAULTS: dict[str, Any] = {
     "retries": 1,
     "config_kwargs": {
         "connect_timeout": 5,

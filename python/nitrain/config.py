@@ -119,7 +119,7 @@ def _toml_module(version_info=None):
     """The TOML parser: ``tomllib`` on Python 3.11+, the ``tomli`` backport on 3.10 (``tomli``'s
     ``loads`` and ``TOMLDecodeError`` are ``tomllib``'s)."""
     if (version_info or sys.version_info) >= (3, 11):
-        import tomllib
+        import tomllib  # type: ignore[import-not-found,unused-ignore]  # 3.11+; mypy checks as 3.10
 
         return tomllib
     try:
@@ -189,7 +189,9 @@ def _message(e: BaseException) -> str:
     return " ".join(str(e).split()) or type(e).__name__
 
 
-def _check_keys(where: str, table: dict, allowed: set[str], required: set[str] = frozenset()) -> None:
+def _check_keys(
+    where: str, table: dict, allowed: set[str], required: set[str] | frozenset[str] = frozenset()
+) -> None:
     unknown = sorted(set(table) - allowed, key=str)
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r}; allowed: {sorted(allowed)}")
@@ -425,7 +427,7 @@ def build(cfg: dict, verbose: int = 1) -> dict:
     checkpoints = utils.ModelCheckpoints(
         freq=freq or None, directory=out / "checkpoints", save_best=True, monitor=monitor
     )
-    callbacks = [checkpoints]
+    callbacks: list[object] = [checkpoints]
     early = None
     if patience:
         early = utils.EarlyStopping(monitor=monitor, patience=patience)

@@ -12,7 +12,9 @@ import contextlib
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -294,7 +296,7 @@ def _recalibrate_keras(model, loader) -> None:
     if keras.backend.backend() == "torch":
         import torch
 
-        no_grad = torch.no_grad
+        no_grad: Callable[[], contextlib.AbstractContextManager[Any]] = torch.no_grad
     else:
         no_grad = contextlib.nullcontext
     k = 0

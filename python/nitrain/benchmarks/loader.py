@@ -205,8 +205,8 @@ def run_disk(quick: bool = False) -> str:
                 "| one record (`dataset[i]`) | miss ms | hit ms | miss / hit |",
                 "|---|---:|---:|---:|",
             ]
-            for name, cache in (("memory", MemoryCache()), ("disk", DiskCache(Path(tmp) / "records"))):
-                ds = datasets.FolderDataset(*ds_args, x_transforms=[tx.RangeNormalize(0, 1)], cache=cache)
+            for name, store in (("memory", MemoryCache()), ("disk", DiskCache(Path(tmp) / "records"))):
+                ds = datasets.FolderDataset(*ds_args, x_transforms=[tx.RangeNormalize(0, 1)], cache=store)
                 miss = _per_record(ds, n)
                 hit = _per_record(ds, n)
                 lines.append(f"| {name} cache | {miss:.1f} | {hit:.1f} | {miss / hit:.0f}x |")

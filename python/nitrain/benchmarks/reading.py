@@ -83,9 +83,11 @@ def run_reading(quick: bool = False, peers: bool = True) -> str:
         try:
             import nibabel as nib
 
-            methods.append(
-                ("nibabel get_fdata(float32)", lambda p: nib.load(p, mmap=False).get_fdata(dtype=np.float32))
-            )
+            def nibabel_read(p):
+                # nibabel's load() is typed as returning the FileBasedImage base, which has no get_fdata
+                return nib.load(p, mmap=False).get_fdata(dtype=np.float32)  # type: ignore[attr-defined]
+
+            methods.append(("nibabel get_fdata(float32)", nibabel_read))
         except ImportError:
             pass
     lines = [

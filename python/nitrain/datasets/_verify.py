@@ -35,6 +35,9 @@ _NIFTI_DTYPES = {
 class DamagedFileError(OSError):
     """An image file is short, or its compressed data or checksums do not match."""
 
+    #: the message without the file name (set by the readers that know it)
+    reason: str = ""
+
 
 class NiftiLayout:
     """Where the voxels of a NIfTI file are: ``vox_offset``, ``nbytes``, their ``dtype`` (``None`` when the

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from nitrain._paths import is_image_path
+from nitrain._typing import Image, PathLike, Transform, Transforms
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self is Python 3.11+
 
 
-def read_image(path, where: str):
+def read_image(path: PathLike, where: str) -> Image:
     """Read an image file as an ANTs image (``.npy`` arrays become images with unit spacing), verified
     complete: a ``.nii``/``.npy`` shorter than its header says, or a ``.nii.gz`` whose gzip stream is cut
     short or fails its CRC32/ISIZE check, raises ``OSError`` instead of giving zeros for the lost voxels.
@@ -52,7 +57,7 @@ def read_image(path, where: str):
     return img
 
 
-def _apply(transforms, image):
+def _apply(transforms: Sequence[Transform], image: Any) -> Any:
     for t in transforms:
         image = t(image)
     return image
@@ -82,13 +87,13 @@ class BaseDataset:
 
     def __init__(
         self,
-        x_transforms=None,
-        y_transforms=None,
-        co_transforms=None,
-        cache=None,
-        cache_limit=None,
+        x_transforms: Transforms = None,
+        y_transforms: Transforms = None,
+        co_transforms: Transforms = None,
+        cache: Any = None,
+        cache_limit: int | str | None = None,
         on_error: str = "raise",
-    ):
+    ) -> None:
         from nitrain.datasets.cache import make_cache
 
         if on_error not in ("raise", "skip"):
@@ -109,8 +114,9 @@ class BaseDataset:
         self._ids: list[str] = []
         self._x: list = []
         self._y: list = []
-        self._fetch = None  # remote datasets set this: URL -> local copy
-        self._open = None  # remote datasets set this: URL -> (binary file, size), for on_error='skip'
+        # remote datasets set these: URL -> local copy; URL -> (binary file, size), for on_error='skip'
+        self._fetch: Callable[[str], Any] | None = None
+        self._open: Callable[[str], Any] | None = None
         self.cache = make_cache(cache, type(self).__name__, cache_limit)
         if self.cache is not None:
             random = [t for t in self.x_transforms + self.y_transforms if getattr(t, "random", False)]
@@ -169,7 +175,7 @@ class BaseDataset:
             return
         owner = type(self).__name__
 
-        def problem(value) -> tuple[str, str] | None:
+        def problem(value: Any) -> tuple[str, str] | None:
             for v in value if isinstance(value, list) else [value]:
                 if not is_image_path(v):
                     continue
@@ -220,7 +226,7 @@ class BaseDataset:
             self._ids = [self._ids[i] for i in keep]
         self.skipped = skipped
 
-    def _record(self, i: int):
+    def _record(self, i: int) -> tuple[Any, Any]:
         where = self._where(i)
         x = self._prepared(self._x[i], self.x_transforms, where, "x")
         y = self._prepared(self._y[i], self.y_transforms, where, "y")
@@ -228,7 +234,7 @@ class BaseDataset:
 
         from nitrain.transforms.base import BaseTransform, takes_rng
 
-        def each(t, v):
+        def each(t: Transform, v: Any) -> Any:
             # a transform of one image (``__call__(image)``) moves every image alike; values that are
             # not images (a scalar label) pass through
             if isinstance(v, list | tuple):
@@ -242,7 +248,7 @@ class BaseDataset:
                 x, y = t(x, y)
         return x, y
 
-    def _prepared(self, value, transforms, where: str, stream: str):
+    def _prepared(self, value: Any, transforms: Sequence[Transform], where: str, stream: str) -> Any:
         """Load ``value`` (a path, image, list of those, or a plain value) and apply ``transforms``,
         through the cache when the value is a file (``stream``, e.g. ``'x[1]'``, is part of its key)."""
         if isinstance(value, list):
@@ -280,7 +286,7 @@ class BaseDataset:
             self.cache.put(key, img)
         return img
 
-    def fill_cache(self, progress=None) -> None:
+    def fill_cache(self, progress: bool | None = None) -> None:
         """Read every record's x and y images through the cache, so later passes only hit it.
 
         ``progress``: ``True`` shows a progress bar, ``False`` hides it, ``None`` shows it when stderr is a
@@ -296,7 +302,7 @@ class BaseDataset:
                 self._prepared(self._y[i], self.y_transforms, where, "y")
                 bar.update()
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int | slice) -> tuple[Any, Any]:
         if isinstance(index, slice):
             records = [self._record(i) for i in range(*index.indices(len(self)))]
             return [r[0] for r in records], [r[1] for r in records]
@@ -307,12 +313,12 @@ class BaseDataset:
             raise IndexError(f"{type(self).__name__}: index {i} is out of range for {len(self)} records")
         return self._record(i % len(self))
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[Any, Any]]:
         for i in range(len(self)):
             yield self._record(i)
 
     # -- subsets -------------------------------------------------------------------------------------
-    def subset(self, indices: Sequence[int]):
+    def subset(self, indices: Sequence[int] | np.ndarray) -> Self:
         """A dataset over the given records (same transforms), in the given order."""
         idx = [int(i) for i in indices]
         bad = [i for i in idx if not 0 <= i < len(self)]
@@ -327,10 +333,13 @@ class BaseDataset:
 
     select = subset
 
-    def split(self, p, random: bool = False, seed=None):
+    def split(
+        self, p: float | Sequence[float], random: bool = False, seed: int | None = None
+    ) -> tuple[Self, ...]:
         """Split into 2 or more datasets with exact sizes: ``split(0.8)`` -> 80% / 20%;
         ``split((0.6, 0.2, 0.2))`` -> three. ``random=True`` shuffles first (seeded)."""
-        fractions = [float(p), 1 - float(p)] if np.isscalar(p) else [float(v) for v in p]
+        arr = np.asarray(p, dtype=float)
+        fractions = [float(arr), 1 - float(arr)] if arr.ndim == 0 else [float(v) for v in arr]
         if any(f < 0 for f in fractions) or not np.isclose(sum(fractions), 1.0):
             raise ValueError(f"{type(self).__name__}.split: fractions must be >= 0 and sum to 1, got {p!r}")
         n = len(self)

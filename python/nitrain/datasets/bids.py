@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from nitrain._paths import NIFTI_SUFFIXES
+from nitrain._typing import PathLike, Transforms
 from nitrain.datasets.base import BaseDataset
 from nitrain.datasets.folder import _Join, table_values
 
@@ -21,17 +24,17 @@ class BIDSDataset(BaseDataset):
 
     def __init__(
         self,
-        base_dir,
-        x,
-        y,
-        x_transforms=None,
-        y_transforms=None,
-        co_transforms=None,
+        base_dir: PathLike,
+        x: Any,
+        y: Any,
+        x_transforms: Transforms = None,
+        y_transforms: Transforms = None,
+        co_transforms: Transforms = None,
         on_missing: str = "error",
-        cache=None,
+        cache: Any = None,
         validate: bool = False,
         on_error: str = "raise",
-    ):
+    ) -> None:
         super().__init__(x_transforms, y_transforms, co_transforms, cache, on_error=on_error)
         owner = "BIDSDataset"
         try:
@@ -47,7 +50,7 @@ class BIDSDataset(BaseDataset):
             raise ValueError(f"{owner}: {self.base_dir} is not a readable BIDS dataset: {e}") from e
         multi = isinstance(x, list | tuple)
         queries = list(x) if multi else [x]
-        sources = {}
+        sources: dict[str, Mapping[str, object]] = {}
         for k, q in enumerate(queries):
             sources[f"x[{k}]" if multi else "x"] = self._query(q, f"x[{k}]" if multi else "x")
         if isinstance(y, dict) and "column" in y and "suffix" not in y:
@@ -64,7 +67,7 @@ class BIDSDataset(BaseDataset):
         self._y = [sources["y"][i] for i in ids]
         self._drop_unreadable()
 
-    def _query(self, query, name: str) -> dict[str, str]:
+    def _query(self, query: dict[str, Any], name: str) -> dict[str, str]:
         owner = "BIDSDataset"
         if not isinstance(query, dict) or not query:
             raise ValueError(f"{owner}: {name} must be a dict of BIDS entities, got {query!r}")

@@ -22,6 +22,7 @@ import warnings
 import zlib
 from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 from nitrain._paths import cache_dir
 from nitrain.datasets._verify import DamagedFileError, nifti_layout, voxel_bytes
@@ -96,7 +97,7 @@ class MemoryCache:
 
     def __init__(self, max_bytes: int = 2 * 2**30):
         self.max_bytes = parse_size(max_bytes, "MemoryCache: max_bytes")
-        self._items: OrderedDict[str, object] = OrderedDict()
+        self._items: OrderedDict[str, Any] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
         self.hits = self.misses = 0
@@ -293,7 +294,8 @@ class DiskCache:
 
     def _scan(self) -> list[tuple[int, str, int, str]]:
         """(modification time, name, size, path) of every entry; removes temporaries left by dead writers."""
-        entries, now = [], time.time()
+        entries: list[tuple[int, str, int, str]] = []
+        now = time.time()
         try:
             subdirs = [d for d in os.scandir(self.directory) if len(d.name) == 2 and d.is_dir()]
         except FileNotFoundError:

@@ -6,15 +6,18 @@ import fnmatch
 import os
 import re
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from nitrain._paths import is_image_path
+from nitrain._typing import PathLike, Transforms
 from nitrain.datasets.base import BaseDataset
 
 
-def _read_table(path: Path, owner: str):
+def _read_table(path: Path, owner: str) -> Any:
     import pandas as pd
 
     if not path.exists():
@@ -23,13 +26,13 @@ def _read_table(path: Path, owner: str):
     return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=True)
 
 
-def _column(table, column: str, path: Path, owner: str):
+def _column(table: Any, column: str, path: Path, owner: str) -> Any:
     if column not in table.columns:
         raise KeyError(f"{owner}: column {column!r} not in {path}; available: {list(table.columns)}")
     return table[column]
 
 
-def _values(series, names, column: str, path: Path, owner: str):
+def _values(series: Any, names: Sequence[str], column: str, path: Path, owner: str) -> Any:
     """Floats when every present value is a number, the strings when none is (class names); a column with
     both is an error naming the records (``names``, e.g. participant ids) and their text values."""
     import pandas as pd
@@ -49,7 +52,7 @@ def _values(series, names, column: str, path: Path, owner: str):
     return numeric.astype(float)
 
 
-def _infinite(values) -> np.ndarray:
+def _infinite(values: Any) -> np.ndarray:
     """Positions of infinite numbers (rejected like missing values)."""
     if values.dtype.kind != "f":
         return np.zeros(len(values), dtype=bool)
@@ -82,7 +85,7 @@ class _Join:
             raise ValueError(f"{owner}: on_missing must be 'error' or 'drop', got {on_missing!r}")
         self.owner, self.on_missing = owner, on_missing
 
-    def __call__(self, sources: dict[str, dict[str, object]]) -> list[str]:
+    def __call__(self, sources: Mapping[str, Mapping[str, object]]) -> list[str]:
         names = list(sources)
         all_ids = sorted(set().union(*(set(s) for s in sources.values())))
         common = [i for i in all_ids if all(i in sources[n] for n in names)]
@@ -103,7 +106,7 @@ class _Join:
         return common
 
 
-def _placeholder_id(pattern: str):
+def _placeholder_id(pattern: str) -> Callable[[str], str | None]:
     """For a pattern with ``{id}`` (e.g. ``sub-{id}/anat/sub-{id}_T1w.nii.gz``): a function giving a path's
     id, or ``None`` when the path does not fit (every ``{id}`` must be the same text). After ``sub-`` the id
     keeps that prefix, so it matches the ``participant_id`` column of a BIDS participants table."""
@@ -117,7 +120,7 @@ def _placeholder_id(pattern: str):
     compiled = re.compile(regex + "$")
     prefix = "sub-" if parts[0].endswith("sub-") else ""
 
-    def id_of(rel: str):
+    def id_of(rel: str) -> str | None:
         m = compiled.match(rel)
         return None if m is None else prefix + m.group("id")
 
@@ -139,20 +142,20 @@ class FolderDataset(BaseDataset):
 
     def __init__(
         self,
-        base_dir,
-        x,
-        y,
-        x_transforms=None,
-        y_transforms=None,
-        co_transforms=None,
+        base_dir: PathLike,
+        x: Any,
+        y: Any,
+        x_transforms: Transforms = None,
+        y_transforms: Transforms = None,
+        co_transforms: Transforms = None,
         on_missing: str = "error",
         id_pattern: str = r"sub-[A-Za-z0-9]+",
-        cache=None,
-        storage_options=None,
-        download_dir=None,
-        cache_limit=None,
+        cache: Any = None,
+        storage_options: dict[str, Any] | None = None,
+        download_dir: PathLike | None = None,
+        cache_limit: int | str | None = None,
         on_error: str = "raise",
-    ):
+    ) -> None:
         super().__init__(x_transforms, y_transforms, co_transforms, cache, cache_limit, on_error)
         from nitrain.datasets.storage import RemoteStore, open_store
 
@@ -166,7 +169,7 @@ class FolderDataset(BaseDataset):
         self._id_re = re.compile(id_pattern)
         self._multi_x = isinstance(x, list | tuple)
         x_configs = list(x) if self._multi_x else [x]
-        sources: dict[str, dict[str, object]] = {}
+        sources: dict[str, Mapping[str, object]] = {}
         for k, cfg in enumerate(x_configs):
             sources[f"x[{k}]" if self._multi_x else "x"] = self._images(
                 cfg, f"x[{k}]" if self._multi_x else "x"
@@ -187,7 +190,7 @@ class FolderDataset(BaseDataset):
         self._y = [sources["y"][i] for i in ids]
         self._drop_unreadable()
 
-    def _images(self, cfg, name: str) -> dict[str, str]:
+    def _images(self, cfg: dict[str, Any], name: str) -> dict[str, str]:
         owner = "FolderDataset"
         if not isinstance(cfg, dict) or "pattern" not in cfg:
             raise ValueError(f"{owner}: {name} must be a dict with a 'pattern' key, got {cfg!r}")
@@ -205,8 +208,11 @@ class FolderDataset(BaseDataset):
             )
         found: dict[str, list[str]] = {}
         for rel in paths:
+            rid: str | None
             if id_of is not None:
                 rid = id_of(rel)
+                if rid is None:  # filtered out above
+                    continue
             else:
                 m = self._id_re.search(rel)
                 if m is None:
@@ -222,7 +228,7 @@ class FolderDataset(BaseDataset):
             )
         return {k: v[0] for k, v in found.items()}
 
-    def _table(self, cfg) -> dict[str, object]:
+    def _table(self, cfg: dict[str, Any]) -> dict[str, object]:
         try:
             path = self._store.local(cfg["file"])
         except FileNotFoundError:
@@ -238,16 +244,16 @@ class CSVDataset(BaseDataset):
 
     def __init__(
         self,
-        path,
-        x,
-        y,
-        x_transforms=None,
-        y_transforms=None,
-        co_transforms=None,
-        cache=None,
-        cache_limit=None,
+        path: PathLike,
+        x: Any,
+        y: Any,
+        x_transforms: Transforms = None,
+        y_transforms: Transforms = None,
+        co_transforms: Transforms = None,
+        cache: Any = None,
+        cache_limit: int | str | None = None,
         on_error: str = "raise",
-    ):
+    ) -> None:
         super().__init__(x_transforms, y_transforms, co_transforms, cache, cache_limit, on_error)
         owner = "CSVDataset"
         self.path = Path(path)
@@ -255,7 +261,7 @@ class CSVDataset(BaseDataset):
         folder = self.path.parent
         multi = isinstance(x, list | tuple)
 
-        def paths(cfg, name):
+        def paths(cfg: Any, name: str) -> list[str]:
             if not isinstance(cfg, dict) or "column" not in cfg:
                 raise ValueError(f"{owner}: {name} must be a dict with a 'column' key, got {cfg!r}")
             col = _column(table, cfg["column"], self.path, owner)
@@ -286,14 +292,21 @@ class CSVDataset(BaseDataset):
 class MemoryDataset(BaseDataset):
     """Records from lists in memory: ANTs images or numpy arrays (arrays become images) and labels."""
 
-    def __init__(self, x, y, x_transforms=None, y_transforms=None, co_transforms=None):
+    def __init__(
+        self,
+        x: Sequence[Any],
+        y: Sequence[Any],
+        x_transforms: Transforms = None,
+        y_transforms: Transforms = None,
+        co_transforms: Transforms = None,
+    ) -> None:
         super().__init__(x_transforms, y_transforms, co_transforms)
         import ants
 
         if len(x) != len(y):
             raise ValueError(f"MemoryDataset: x has {len(x)} items but y has {len(y)}; they must pair up")
 
-        def image(v):
+        def image(v: Any) -> Any:
             if isinstance(v, np.ndarray):
                 return ants.from_numpy(np.asfortranarray(v).astype(np.float32, copy=False))
             if isinstance(v, list):

@@ -12,9 +12,12 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from nitrain._typing import Image, PathLike
 
 #: Label values in the segmentation maps (BIDS ``dseg``-style).
 LABELS = {
@@ -39,7 +42,9 @@ def _rotation(rng: np.random.Generator, max_degrees: float) -> np.ndarray:
     return rz @ ry @ rx
 
 
-def phantom_arrays(shape=(64, 64, 64), age: float = 50.0, seed=0) -> tuple[np.ndarray, np.ndarray]:
+def phantom_arrays(
+    shape: Sequence[int] = (64, 64, 64), age: float = 50.0, seed: int | np.random.Generator | None = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """One phantom as (T1 intensities float32, labels uint8), Fortran-ordered arrays of ``shape``."""
     shape = tuple(int(s) for s in shape)
     if len(shape) != 3 or min(shape) < 16:
@@ -93,7 +98,12 @@ def phantom_arrays(shape=(64, 64, 64), age: float = 50.0, seed=0) -> tuple[np.nd
     return np.asfortranarray(t1, np.float32), np.asfortranarray(labels)
 
 
-def make_phantom(shape=(64, 64, 64), age: float = 50.0, seed=0, spacing=None):
+def make_phantom(
+    shape: Sequence[int] = (64, 64, 64),
+    age: float = 50.0,
+    seed: int | np.random.Generator | None = 0,
+    spacing: Sequence[float] | None = None,
+) -> tuple[Image, Image]:
     """One phantom as ``(t1, labels)`` ANTs images (spacing: 1 mm per voxel of a 64-voxel head by
     default, scaled so the head keeps a realistic ~180 mm extent)."""
     import ants
@@ -108,14 +118,14 @@ def make_phantom(shape=(64, 64, 64), age: float = 50.0, seed=0, spacing=None):
 
 
 def make_phantom_cohort(
-    path,
+    path: PathLike,
     n_subjects: int = 64,
     seed: int = 0,
-    shape=(64, 64, 64),
-    age_range=(20.0, 80.0),
+    shape: Sequence[int] = (64, 64, 64),
+    age_range: tuple[float, float] = (20.0, 80.0),
     labels: bool = False,
     overwrite: bool = False,
-    progress=None,
+    progress: bool | None = None,
 ) -> Path:
     """Write a BIDS-style cohort of phantoms to ``path`` and return it.
 

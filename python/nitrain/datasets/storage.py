@@ -14,10 +14,12 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import IO, Any
 
 from nitrain._paths import downloads_dir
 from nitrain._store import S3_DEFAULTS, FsspecStore, is_url, open_fs, remote_options
 from nitrain._store import LocalStore as _LocalFiles
+from nitrain._typing import PathLike
 
 __all__ = ["S3_DEFAULTS", "LocalStore", "RemoteStore", "is_url", "open_fs", "open_store", "remote_options"]
 
@@ -25,7 +27,7 @@ __all__ = ["S3_DEFAULTS", "LocalStore", "RemoteStore", "is_url", "open_fs", "ope
 class LocalStore:
     """A dataset's files in the local folder ``base_dir``, read where they are."""
 
-    def __init__(self, base_dir):
+    def __init__(self, base_dir: PathLike) -> None:
         self.store = _LocalFiles(base_dir)
         self.root = self.store.root
 
@@ -50,7 +52,9 @@ class RemoteStore:
     """A dataset's files at the fsspec URL ``url``; ``fetch`` copies one into ``cache_dir`` (default
     ``$NITRAIN_HOME/remote``) once per remote version."""
 
-    def __init__(self, url: str, storage_options=None, cache_dir=None):
+    def __init__(
+        self, url: str, storage_options: dict[str, Any] | None = None, cache_dir: PathLike | None = None
+    ) -> None:
         self.store = FsspecStore(url, storage_options)
         self.url = self.store.url()
         self.cache_dir = Path(cache_dir) if cache_dir is not None else downloads_dir()
@@ -72,7 +76,7 @@ class RemoteStore:
     def local(self, rel: str) -> Path:
         return self.fetch(self.full(rel))
 
-    def open(self, url: str):
+    def open(self, url: str) -> tuple[IO[bytes], int]:
         """``(binary file, size)`` of ``url``, read in ranges (for checks that need a few bytes of it)."""
         return self.store.open(self.store.relative(url))
 
@@ -99,8 +103,11 @@ class RemoteStore:
         return self.url
 
 
-def open_store(base_dir, storage_options=None, cache_dir=None):
+def open_store(
+    base_dir: PathLike, storage_options: dict[str, Any] | None = None, cache_dir: PathLike | None = None
+) -> LocalStore | RemoteStore:
     """``RemoteStore`` for an fsspec URL (``is_url``), else ``LocalStore``."""
-    if is_url(os.fspath(base_dir) if not isinstance(base_dir, str) else base_dir):
-        return RemoteStore(base_dir, storage_options, cache_dir)
+    url = os.fspath(base_dir)
+    if is_url(url):
+        return RemoteStore(url, storage_options, cache_dir)
     return LocalStore(base_dir)

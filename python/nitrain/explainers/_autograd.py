@@ -9,6 +9,8 @@ Gradients path, Grad-CAM's weighting and upsampling) is framework-free, in ``gra
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from nitrain._frameworks import framework_of, require_keras, require_tensorflow, require_torch
@@ -78,7 +80,8 @@ class TorchGradients:
         return drop_channel(g.detach().float().cpu().numpy(), self.where)
 
     def layer_grads(self, batch: np.ndarray, target: int, layer):
-        torch, model, store = self.torch, self.model.eval(), {}
+        torch, model = self.torch, self.model.eval()
+        store: dict[str, Any] = {}
         hook = layer.register_forward_hook(lambda m, i, o: store.__setitem__("a", o))
         try:
             with torch.enable_grad():
@@ -117,7 +120,7 @@ class KerasGradients:
                 f"{self.backend!r}; set KERAS_BACKEND=tensorflow before importing keras"
             )
         self.model, self.where = model, where
-        self._submodels = {}
+        self._submodels: dict[Any, Any] = {}
 
     def default_layer(self):
         convs = tuple(getattr(self.keras.layers, n) for n in _KERAS_CONVS)

@@ -69,6 +69,7 @@ class OcclusionExplainer:
         self.patch_size = tuple(int(p) for p in patch_size)
         if any(p <= 0 for p in self.patch_size):
             raise ValueError(f"OcclusionExplainer: patch_size must be positive, got {patch_size!r}")
+        self.stride: tuple[int, ...] | None
         if stride is not None:
             st = (int(stride),) if isinstance(stride, int | np.integer) else tuple(int(s) for s in stride)
             if any(s <= 0 for s in st):

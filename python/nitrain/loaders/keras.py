@@ -9,23 +9,25 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Callable, Iterator
+from typing import Any, NoReturn
 
 from nitrain._frameworks import require_keras
 from nitrain._layout import check_channels, layout_of, move_channels
 
-keras = require_keras("DatasetLoader.to_keras")
+keras: Any = require_keras("DatasetLoader.to_keras")
 
 #: keras reads this many items to learn the shapes before an epoch begins (NUM_BATCHES_FOR_TENSOR_SPEC).
 _PEEK = 2
 _END = object()
 
 
-def as_keras_batch(x, y):
+def as_keras_batch(x: Any, y: Any) -> tuple[Any, Any]:
     """keras wants several inputs as a tuple (a list would read as one input)."""
     return (tuple(x) if isinstance(x, list | tuple) else x), y
 
 
-def _random_access(loader):
+def _random_access(loader: Any) -> Callable[[int, int], Any] | None:
     """``get(epoch, i)``: batch ``i`` of loader epoch ``epoch``, for a DatasetLoader without a sampler
     (one image-batch is one batch, made from the epoch's plan: the same arrays its ``for`` loop serves);
     None for other loaders, which can only be read in sequence."""
@@ -36,7 +38,7 @@ def _random_access(loader):
         return None
     cache: dict = {}
 
-    def get(epoch: int, i: int):
+    def get(epoch: int, i: int) -> Any:
         if cache.get("epoch") != epoch:
             cache.clear()
             cache.update(epoch=epoch, plan=plan_of(epoch))
@@ -72,7 +74,7 @@ class KerasLoader(keras.utils.PyDataset):
     when given, else the loader's.
     """
 
-    def __init__(self, loader, channels: str | None = None):
+    def __init__(self, loader: Any, channels: str | None = None) -> None:
         super().__init__(workers=1, use_multiprocessing=False)
         try:
             n = len(loader)
@@ -90,30 +92,31 @@ class KerasLoader(keras.utils.PyDataset):
         self.epochs_started = 0  # loader epochs this adapter has begun
         self._random = _random_access(loader)
         self._lock = threading.Lock()
-        self._epoch = None  # the loader's epoch number being served (None: none begun)
-        self._iter = None  # that epoch's batches in order (None: the epoch is served by random access)
+        self._epoch: int | None = None  # the loader's epoch number being served (None: none begun)
+        # that epoch's batches in order (None: the epoch is served by random access)
+        self._iter: Iterator[Any] | None = None
         self._produced = 0
         self._served: set[int] = set()  # items served in this epoch (since keras began it)
         self._kept: dict[int, tuple] = {}  # items read before keras began the epoch, served again in it
-        self._last = None  # (index, batch) served last
+        self._last: tuple[int, Any] | None = None  # (index, batch) served last
         self._begun = False
 
     def __len__(self) -> int:
         return self.n_batches
 
     @property
-    def num_batches(self):
+    def num_batches(self) -> int:
         return self.n_batches
 
     # -- epochs --------------------------------------------------------------------------------------
-    def _close(self):
+    def _close(self) -> None:
         if self._iter is not None and hasattr(self._iter, "close"):
             self._iter.close()  # stops a DatasetLoader's background thread
         self._epoch, self._iter, self._produced, self._begun, self._last = None, None, 0, False, None
         self._served.clear()
         self._kept.clear()
 
-    def _begin(self, index: int):
+    def _begin(self, index: int) -> None:
         """Start the loader's next epoch: in sequence from item 0, else by random access."""
         begun = self._begun
         self._close()
@@ -127,7 +130,7 @@ class KerasLoader(keras.utils.PyDataset):
         else:
             self.loader.epoch += 1  # what its ``for`` loop would have counted
 
-    def _out_of_order(self, index: int):
+    def _out_of_order(self, index: int) -> NoReturn:
         why = (
             "its sampler makes several batches from each image-batch"
             if getattr(self.loader, "sampler", None) is not None
@@ -140,7 +143,8 @@ class KerasLoader(keras.utils.PyDataset):
         )
 
     # -- batches -------------------------------------------------------------------------------------
-    def _next_batch(self):
+    def _next_batch(self) -> tuple[Any, Any]:
+        assert self._iter is not None, "_next_batch outside an epoch served in order"
         try:
             x, y = next(self._iter)
         except StopIteration:
@@ -156,15 +160,16 @@ class KerasLoader(keras.utils.PyDataset):
             )
         return as_keras_batch(*move_channels(x, y, self.source, self.target))
 
-    def _make(self, index: int):
+    def _make(self, index: int) -> tuple[Any, Any]:
         if self._iter is not None and index == self._produced:
             return self._next_batch()
         if self._random is None:
             self._out_of_order(index)
+        assert self._epoch is not None, "_make before _begin"
         x, y = self._random(self._epoch, index)
         return as_keras_batch(*move_channels(x, y, self.source, self.target))
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
         index = int(index)
         if not 0 <= index < self.n_batches:
             raise IndexError(f"to_keras: batch index {index} out of range for {self.n_batches} batches")
@@ -185,19 +190,19 @@ class KerasLoader(keras.utils.PyDataset):
             self._last = (index, batch)
             return batch
 
-    def on_epoch_begin(self):
+    def on_epoch_begin(self) -> None:
         with self._lock:
             self._begun = True
             self._served.clear()  # keras' epoch starts here; the items it peeked at are served again
 
-    def on_epoch_end(self):
+    def on_epoch_end(self) -> None:
         """Finish the loader epoch, unless only the shapes were read (keras' reset after peeking)."""
         with self._lock:
             peeked_only = not self._begun and self._epoch is not None and self._served <= set(self._kept)
             if not peeked_only:
                 self._close()
 
-    def __del__(self):
+    def __del__(self) -> None:
         try:
             self._close()
         except Exception:

@@ -7,6 +7,8 @@ import queue
 import threading
 import time
 import warnings
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -14,6 +16,7 @@ from nitrain import _core
 from nitrain._layout import EXPAND_DIMS, add_channel
 from nitrain._layout import first_batch as first_batch  # re-exported: trainers/keras.py, demo.py
 from nitrain._layout import move_channels as move_channels  # re-exported, as first_batch
+from nitrain._typing import Transforms
 from nitrain.samplers._extract import image_array
 from nitrain.transforms.base import BaseTransform, takes_rng
 
@@ -26,11 +29,11 @@ _VARIES = object()  # a transform's output shape depends on its random draws
 ABANDON_WORKER_S = 1.0
 
 
-def _is_image(v) -> bool:
+def _is_image(v: Any) -> bool:
     return callable(getattr(v, "view", None)) and hasattr(v, "spacing")
 
 
-def _shape_effect(t, shape: tuple[int, ...]):
+def _shape_effect(t: Any, shape: tuple[int, ...]) -> Any:  # a shape, _VARIES or None
     """The shape of an image of ``shape`` after transform ``t``: a tuple, ``_VARIES`` when it depends on
     ``t``'s random draws, or None when ``t``'s effect on shapes is not known (then it has to be run). Known:
     the library's intensity, noise, artefact, flip, affine-warp and type transforms (shape kept),
@@ -79,7 +82,7 @@ def _shape_effect(t, shape: tuple[int, ...]):
     return None
 
 
-def _shape_through(transforms, shape, varies: list):
+def _shape_through(transforms: Sequence[Any], shape: tuple[int, ...], varies: list) -> tuple[int, ...] | None:
     """``shape`` after ``transforms`` by their known effects, or None when one is not known or varies
     (those are appended to ``varies``)."""
     for t in transforms:
@@ -93,7 +96,7 @@ def _shape_through(transforms, shape, varies: list):
     return tuple(shape)
 
 
-def _stack(values, channel, what: str) -> np.ndarray:
+def _stack(values: Sequence[Any], channel: str | None, what: str) -> np.ndarray:
     """Whole images -> one float32 batch (shapes must agree); scalars -> a float32 vector."""
     if _is_image(values[0]) or isinstance(values[0], np.ndarray):
         arrays = [image_array(v) if _is_image(v) else v for v in values]
@@ -113,7 +116,7 @@ def _stack(values, channel, what: str) -> np.ndarray:
         raise TypeError(f"DatasetLoader: {what} values must be numbers or images, got {values[:3]!r}") from e
 
 
-def _distributed(rank, world_size) -> tuple[int, int]:
+def _distributed(rank: int | None, world_size: int | None) -> tuple[int, int]:
     """Rank and world size: as given, else from an initialised torch.distributed, else (0, 1)."""
     if rank is None and world_size is None:
         try:
@@ -156,21 +159,21 @@ class DatasetLoader:
 
     def __init__(
         self,
-        dataset,
+        dataset: Any,
         batch_size: int,
         shuffle: bool = False,
-        sampler=None,
-        x_transforms=None,
-        y_transforms=None,
-        co_transforms=None,
+        sampler: Any = None,
+        x_transforms: Transforms = None,
+        y_transforms: Transforms = None,
+        co_transforms: Transforms = None,
         expand_dims: int | None = -1,
         drop_last: bool = False,
-        seed=None,
+        seed: int | Sequence[int] | None = None,
         prefetch: int = 1,
         rank: int | None = None,
         world_size: int | None = None,
         defer_noise: bool = True,
-    ):
+    ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"DatasetLoader: batch_size must be a positive integer, got {batch_size!r}")
         if expand_dims not in EXPAND_DIMS:
@@ -197,7 +200,7 @@ class DatasetLoader:
         self.expand_dims = expand_dims
         self.channel = EXPAND_DIMS[expand_dims]
         self.drop_last = bool(drop_last)
-        self.seed = np.random.SeedSequence(seed).entropy if seed is None else seed
+        self.seed: Any = np.random.SeedSequence(seed).entropy if seed is None else seed
         self.prefetch = prefetch
         self.defer_noise = bool(defer_noise)
         self.rank, self.world_size = _distributed(rank, world_size)
@@ -207,9 +210,10 @@ class DatasetLoader:
             )
         self.epoch = 0
         self._shapes: dict[int, tuple] = {}  # record -> shape of its (first) x after every transform
-        self._shapes_key = None  # what those shapes were worked out for
+        self._shapes_key: tuple | None = None  # what those shapes were worked out for
         self._warned_shape = False
-        self._reference = None  # (shape, name) of the first record the sampler's checks saw
+        # (shape, name) of the first record the sampler's checks saw
+        self._reference: tuple[tuple[int, ...], str] | None = None
 
     # -- sizes ---------------------------------------------------------------------------------------
     def _n_records(self) -> int:
@@ -233,7 +237,7 @@ class DatasetLoader:
             return len(self._image_batches())
         return sum(self._sub_batches(indices) for indices, _ in self._plan(self.epoch))
 
-    def _sub_batches(self, indices) -> int:
+    def _sub_batches(self, indices: Sequence[int] | np.ndarray) -> int:
         shapes = [self.record_shape(int(i)) for i in indices]
         self._check_sampler(shapes, indices)
         return self.sampler.n_sub_batches(shapes, self.drop_last)
@@ -242,7 +246,7 @@ class DatasetLoader:
         where = getattr(self.dataset, "_where", None)
         return where(int(i)) if callable(where) else f"{type(self.dataset).__name__} record {int(i)}"
 
-    def _check_sampler(self, shapes, indices) -> None:
+    def _check_sampler(self, shapes: Sequence[Any], indices: Sequence[int] | np.ndarray) -> None:
         """The sampler's ``check_shapes`` of an image-batch, errors naming the records; and every
         image-batch must have the number of dimensions of the first record checked (its sub-batches
         would not fit one model otherwise)."""
@@ -303,7 +307,7 @@ class DatasetLoader:
         chain = self._chain()
         stored = getattr(ds, "record_shape", None)
         shape = stored(i) if callable(stored) else None
-        varies = []
+        varies: list[Any] = []
         if shape is not None:
             shape = _shape_through(chain, shape, varies)
         if shape is None:
@@ -328,7 +332,7 @@ class DatasetLoader:
 
     # -- one image-batch -----------------------------------------------------------------------------
     @staticmethod
-    def _transform(transforms, value, rng):
+    def _transform(transforms: Sequence[Any], value: Any, rng: np.random.Generator) -> Any:
         """``value`` through ``transforms``: library transforms draw from ``rng``; one with its own
         ``__call__(image)`` (or a plain function) gets the value alone (``takes_rng`` decides)."""
         for t in transforms:
@@ -336,7 +340,7 @@ class DatasetLoader:
         return value
 
     @staticmethod
-    def _co_transform(t, x, y, rng):
+    def _co_transform(t: Any, x: Any, y: Any, rng: np.random.Generator) -> tuple[Any, Any]:
         """One co-transform of ``(x, y)``: a library transform draws once from ``rng`` for both; a
         ``BaseTransform`` with its own ``__call__(image)`` is applied to each on its own (as in
         ``Compose``); any other callable is called as ``t(x, y)`` (as a dataset's co-transforms are)."""
@@ -346,7 +350,7 @@ class DatasetLoader:
             return t(x), t(y)
         return t(x, y)
 
-    def _finish_record(self, x, y, rng):
+    def _finish_record(self, x: Any, y: Any, rng: np.random.Generator) -> tuple[Any, Any]:
         """The y_transforms and co_transforms of one record (after its x_transforms)."""
         if self.y_transforms:
             y = self._transform(self.y_transforms, y, rng)
@@ -354,7 +358,9 @@ class DatasetLoader:
             x, y = self._co_transform(t, x, y, rng)
         return x, y
 
-    def _transform_record(self, x, y, eager, rng):
+    def _transform_record(
+        self, x: Any, y: Any, eager: Sequence[Any], rng: np.random.Generator
+    ) -> tuple[Any, Any]:
         """One record through the loader's transforms (``eager``: the x_transforms not fused into
         sampling), for working out its shape."""
         if isinstance(x, list):
@@ -363,7 +369,7 @@ class DatasetLoader:
             x = self._transform(eager, x, rng)
         return self._finish_record(x, y, rng)
 
-    def _split_deferred(self):
+    def _split_deferred(self) -> tuple[list[Any], list[Any]]:
         """Trailing ``RandomNoise`` transforms, which a sampler can apply to the gathered items only: the
         noise is counter-based on each voxel's index, so the result is bit-identical and no noisy copy of
         the whole image is ever made. (Not with co-transforms, which would run after the noise.)"""
@@ -376,10 +382,17 @@ class DatasetLoader:
             k -= 1
         return self.x_transforms[:k], self.x_transforms[k:]
 
-    def _prepare(self, indices, rng: np.random.Generator, stop: threading.Event | None = None) -> list | None:
+    def _prepare(
+        self,
+        indices: Sequence[int] | np.ndarray,
+        rng: np.random.Generator,
+        stop: threading.Event | None = None,
+    ) -> list | None:
         """The ``(x, y)`` batches of one image-batch (the records ``indices``, random draws from ``rng``).
         ``None`` when ``stop`` is set: it is looked at before each record and before sampling."""
-        xs, ys, noise = [], [], []
+        xs: list[Any] = []
+        ys: list[Any] = []
+        noise: list[list[tuple[Any, Any]]] | None = []
         eager, deferred = self._split_deferred()
         for i in indices:
             if stop is not None and stop.is_set():
@@ -409,6 +422,7 @@ class DatasetLoader:
             return list(
                 self.sampler(xs, ys, rng, channel=self.channel, drop_last=self.drop_last, noise=noise)
             )
+        xb: Any
         if isinstance(xs[0], list):
             xb = [_stack([x[k] for x in xs], self.channel, f"x[{k}]") for k in range(len(xs[0]))]
         else:
@@ -416,7 +430,7 @@ class DatasetLoader:
         yb = _stack(ys, self.channel if _is_image(ys[0]) else None, "y")
         return [(xb, yb)]
 
-    def _check_counted(self, indices, shapes) -> None:
+    def _check_counted(self, indices: Sequence[int] | np.ndarray, shapes: Sequence[Sequence[int]]) -> None:
         """Warn once when a record's shape is not the one ``len`` counted (a transform that changes shapes
         at random, or a dataset that changed): then ``len(loader)`` is not this epoch's batch count."""
         if self._warned_shape or not self._shapes:
@@ -433,7 +447,7 @@ class DatasetLoader:
                 )
                 return
 
-    def _plan(self, epoch: int):
+    def _plan(self, epoch: int) -> list[tuple[np.ndarray, np.random.Generator]]:
         root = (
             np.random.SeedSequence([int(self.seed) % 2**63, epoch])
             if isinstance(self.seed, int | np.integer)
@@ -449,7 +463,7 @@ class DatasetLoader:
             for a, b, s in zip(bounds[:-1], bounds[1:], batch_seqs, strict=True)
         ]
 
-    def peek(self):
+    def peek(self) -> tuple[Any, Any]:
         """The first ``(x, y)`` batch of the next epoch, without starting it: ``loader.epoch`` and the
         batches the next ``for`` loop serves are unchanged (the batch is prepared from the same seed, so it
         equals that loop's first batch). Adapters use it for shapes."""
@@ -460,10 +474,10 @@ class DatasetLoader:
         return items[0]
 
     # -- iteration -----------------------------------------------------------------------------------
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[Any, Any]]:
         yield from self._serve(self._next_plan())
 
-    def _next_plan(self):
+    def _next_plan(self) -> list[tuple[np.ndarray, np.random.Generator]]:
         """The plan of epoch ``self.epoch`` (its image-batches, each with its own generator); ``epoch``
         moves on by one. ``to_torch()`` takes every k-th image-batch of it in each of k DataLoader
         workers."""
@@ -471,7 +485,7 @@ class DatasetLoader:
         self.epoch += 1
         return plan
 
-    def _serve(self, plan):
+    def _serve(self, plan: list[tuple[np.ndarray, np.random.Generator]]) -> Iterator[tuple[Any, Any]]:
         """The ``(x, y)`` batches of ``plan``'s image-batches, in order (the next one prepared in a
         background thread when ``prefetch`` > 0).
 
@@ -481,12 +495,12 @@ class DatasetLoader:
         dropped), so leaving never waits for a fetch that hangs."""
         if self.prefetch == 0:
             for indices, rng in plan:
-                yield from self._prepare(indices, rng)
+                yield from self._prepare(indices, rng) or ()  # None only when stopped
             return
         q: queue.Queue = queue.Queue(maxsize=self.prefetch)
         stop = threading.Event()
 
-        def deliver(item) -> bool:
+        def deliver(item: Any) -> bool:
             while not stop.is_set():
                 try:
                     q.put(item, timeout=0.1)
@@ -495,7 +509,7 @@ class DatasetLoader:
                     continue
             return False
 
-        def produce():
+        def produce() -> None:
             try:
                 for indices, rng in plan:
                     item = self._prepare(indices, rng, stop)
@@ -529,7 +543,7 @@ class DatasetLoader:
                 except queue.Empty:
                     break
 
-    def to_torch(self, pin_memory: bool = False, channels: str | None = "first"):
+    def to_torch(self, pin_memory: bool = False, channels: str | None = "first") -> Any:
         """This loader's batches as torch tensors (zero-copy from the numpy batches), as a
         ``torch.utils.data.IterableDataset`` (``nitrain.loaders.torch.TorchLoader``): iterate it directly,
         or hand it to ``DataLoader(..., batch_size=None, num_workers=k)``, whose k workers prepare disjoint
@@ -545,7 +559,7 @@ class DatasetLoader:
 
         return TorchLoader(self, pin_memory=pin_memory, channels=channels)
 
-    def to_keras(self, channels: str | None = None):
+    def to_keras(self, channels: str | None = None) -> Any:
         """A ``keras.utils.PyDataset`` serving this loader: ``len`` is the batches per epoch, item ``i``
         is batch ``i`` of the current epoch, and each keras epoch (``on_epoch_end``) starts the loader's
         next epoch, with its own seeded order and random transforms. Several inputs come as a tuple.
@@ -560,7 +574,7 @@ class DatasetLoader:
 
         return KerasLoader(self, channels=channels)
 
-    def to_tensorflow(self, prefetch="auto", channels: str | None = None):
+    def to_tensorflow(self, prefetch: int | str = "auto", channels: str | None = None) -> Any:
         """A ``tf.data.Dataset`` of this loader's ``(x, y)`` batches (x a tuple for several inputs). Every
         iteration over it (every keras epoch) is one loader epoch. Its ``element_spec`` is exact: float32,
         the shapes of the first batch with the batch axis None. ``prefetch``: 'auto'

@@ -5,6 +5,9 @@ tensorflow is imported by ``to_tf_dataset`` only (``pip install 'nitrain[tensorf
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import numpy as np
 
 from nitrain._frameworks import require_tensorflow
@@ -13,14 +16,14 @@ from nitrain._layout import check_channels, first_batch, layout_of, move_channel
 _END = object()
 
 
-def _spec(tf, a, what: str):
+def _spec(tf: Any, a: Any, what: str) -> Any:
     a = np.asarray(a)
     if a.ndim < 1:
         raise ValueError(f"to_tensorflow: {what} must have a batch axis, got a scalar")
     return tf.TensorSpec(shape=(None, *a.shape[1:]), dtype=tf.as_dtype(a.dtype))
 
 
-def to_tf_dataset(loader, prefetch="auto", channels: str | None = None):
+def to_tf_dataset(loader: Any, prefetch: int | str | None = "auto", channels: str | None = None) -> Any:
     """``loader`` (a DatasetLoader or any re-iterable of numpy ``(x, y)`` batches) as a ``tf.data.Dataset``.
 
     Each iteration of the dataset runs one ``for`` loop over the loader (one seeded loader epoch), so
@@ -46,7 +49,7 @@ def to_tf_dataset(loader, prefetch="auto", channels: str | None = None):
     except TypeError:  # no length: keras learns the steps from the first epoch
         n = None
 
-    def as_batch(x, y):
+    def as_batch(x: Any, y: Any) -> tuple[Any, Any]:
         x, y = move_channels(x, y, source, target)
         return (tuple(x) if isinstance(x, list | tuple) else x), y
 
@@ -56,7 +59,7 @@ def to_tf_dataset(loader, prefetch="auto", channels: str | None = None):
             "(with shuffled images of different shapes, the batch count can change between epochs)"
         )
 
-    def batches():
+    def batches() -> Iterator[tuple[Any, Any]]:
         if n is None:
             for x, y in loader:
                 yield as_batch(x, y)
@@ -64,7 +67,7 @@ def to_tf_dataset(loader, prefetch="auto", channels: str | None = None):
         it = iter(loader)
         try:
             for k in range(n):
-                batch = next(it, _END)
+                batch: Any = next(it, _END)
                 if batch is _END:
                     raise mismatch(f"ended after {k} batches")
                 if k == n - 1 and next(it, _END) is not _END:  # the epoch must end here

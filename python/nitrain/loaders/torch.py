@@ -7,6 +7,9 @@ torch's ``default_collate_fn_map``, so ``DataLoader(dataset, batch_size=4)`` sta
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from typing import Any
+
 import numpy as np
 
 from nitrain._frameworks import require_torch
@@ -27,7 +30,7 @@ class _Batch(tuple):
     __slots__ = ()
 
 
-def _refuse_rebatching(batch, *, collate_fn_map=None):
+def _refuse_rebatching(batch: Any, *, collate_fn_map: dict | None = None) -> Any:
     raise ValueError(
         "DataLoader(loader.to_torch()) needs batch_size=None: the DatasetLoader already serves whole "
         f"batches, and the DataLoader's batch_size would stack {len(batch)} of them along a new axis "
@@ -68,7 +71,7 @@ class TorchLoader(IterableDataset):
     ``pin_memory=True`` to the DataLoader instead).
     """
 
-    def __init__(self, loader, pin_memory: bool = False, channels: str | None = "first"):
+    def __init__(self, loader: Any, pin_memory: bool = False, channels: str | None = "first") -> None:
         self.loader = loader
         self.pin_memory = bool(pin_memory)
         self.source = layout_of(loader)
@@ -85,7 +88,7 @@ class TorchLoader(IterableDataset):
         return self.loader.epoch
 
     @epoch.setter
-    def epoch(self, value) -> None:
+    def epoch(self, value: Any) -> None:
         self.set_epoch(value)
 
     def set_epoch(self, epoch: int) -> None:
@@ -96,11 +99,11 @@ class TorchLoader(IterableDataset):
         self.loader.epoch = int(epoch)
 
     @property
-    def seed(self):
+    def seed(self) -> Any:
         return self.loader.seed
 
     @seed.setter
-    def seed(self, value) -> None:
+    def seed(self, value: Any) -> None:
         self.loader.seed = value
 
     @property
@@ -112,13 +115,13 @@ class TorchLoader(IterableDataset):
         return getattr(self.loader, "world_size", 1)
 
     # -- iteration -----------------------------------------------------------------------------------
-    def _tensor(self, a, pin: bool):
+    def _tensor(self, a: Any, pin: bool) -> Any:
         if isinstance(a, list | tuple):
             return [self._tensor(v, pin) for v in a]
         t = torch.from_numpy(a)
         return t.pin_memory() if pin else t
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[Any, Any]]:
         """One loader epoch, claimed now (``epoch`` moves on at this call); in a DataLoader worker, this
         worker's share of it."""
         worker = get_worker_info()
@@ -141,7 +144,7 @@ class TorchLoader(IterableDataset):
             batches = iter(self.loader)
         return self._tensors(batches, self.pin_memory and torch.cuda.is_available())
 
-    def _tensors(self, batches, pin: bool):
+    def _tensors(self, batches: Iterable[tuple[Any, Any]], pin: bool) -> Iterator[tuple[Any, Any]]:
         for x, y in batches:
             x, y = move_channels(x, y, self.source, self.target)
             yield _Batch((self._tensor(x, pin), self._tensor(y, pin)))
@@ -151,13 +154,13 @@ class TorchLoader(IterableDataset):
 
 
 # -- collating datasets of ANTs images ---------------------------------------------------------------
-def _image_type():
+def _image_type() -> type:
     import ants
 
     return ants.ANTsImage
 
 
-def _collate_images(batch, *, collate_fn_map=None):
+def _collate_images(batch: Any, *, collate_fn_map: dict | None = None) -> Any:
     """ANTs images -> one float32 tensor ``(N, C, *spatial)``: C = 1, or the images' components."""
     views = [img.view() for img in batch]  # zero-copy; (C, *spatial) for multi-component images
     comps = [int(getattr(img, "components", 1)) for img in batch]
@@ -178,17 +181,21 @@ def _collate_images(batch, *, collate_fn_map=None):
     return out
 
 
-def _collate_float32(batch, *, collate_fn_map=None):
+def _collate_float32(batch: Any, *, collate_fn_map: dict | None = None) -> Any:
     return torch.tensor(np.asarray(batch, dtype=np.float32))
 
 
 def _collate_map() -> dict:
-    ours = {_image_type(): _collate_images, np.floating: _collate_float32, float: _collate_float32}
+    ours: dict[Any, Any] = {
+        _image_type(): _collate_images,
+        np.floating: _collate_float32,
+        float: _collate_float32,
+    }
     ours.update({k: v for k, v in _torch_collate.default_collate_fn_map.items() if k not in ours})
     return ours
 
 
-def collate(batch):
+def collate(batch: Any) -> Any:
     """Collate a list of dataset records (``dataset[i]``: ANTs images, lists of them for several inputs,
     numbers) into tensors, for ``DataLoader(dataset, batch_size=..., collate_fn=nitrain.torch.collate)``.
 

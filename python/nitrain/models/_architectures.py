@@ -395,7 +395,7 @@ def _creator(arch: Architecture, dim: int | None, framework: str):
 
     suffix = (f"_{dim}d" if dim is not None else "") + ("_keras" if framework == "keras" else "")
     create.__name__ = create.__qualname__ = f"create_{arch.name}{suffix}"
-    create.framework = framework
+    create.__dict__["framework"] = framework  # a function attribute: fetch_architecture(...).framework
     create.__doc__ = "\n\n".join(
         [
             f"{arch.description} ({framework}). Modes: {list(arch.modes)} (default {arch.default_mode!r})."

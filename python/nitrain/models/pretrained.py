@@ -212,7 +212,8 @@ def _parse(name: str) -> tuple[str, str, int | None]:
 
 def _scan(store, owner: str, name: str) -> tuple[list[int], list[int]]:
     """(complete, incomplete) version numbers of ``owner/name``: version folders with and without a card."""
-    complete, incomplete = [], []
+    complete: list[int] = []
+    incomplete: list[int] = []
     for v in store.children(owner, name):
         if v.isdigit() and int(v) >= 1:
             (complete if store.exists(owner, name, v, CARD) else incomplete).append(int(v))

@@ -7,6 +7,9 @@ into one preallocated float32 array each.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal
+
 import numpy as np
 
 from nitrain import _core
@@ -20,37 +23,42 @@ from nitrain.samplers._extract import (
     random_origins,
 )
 
+#: where the channel axis of a batch goes (None: no channel axis)
+Channel = Literal["first", "last"] | None
 
-def _positive(owner: str, name: str, value) -> int:
+
+def _positive(owner: str, name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
         raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
     return int(value)
 
 
-def _is_image(v) -> bool:
+def _is_image(v: object) -> bool:
     return callable(getattr(v, "view", None)) and hasattr(v, "spacing")
 
 
-def _inputs(xs) -> list[list]:
+def _inputs(xs: Sequence[Any]) -> list[list]:
     """Per input stream, the list of images (one stream unless records hold lists)."""
     if xs and isinstance(xs[0], list | tuple):
         return [list(stream) for stream in zip(*xs, strict=True)]
     return [list(xs)]
 
 
-def _targets(ys, take):
+def _targets(ys: Sequence[Any], take: Sequence[int] | np.ndarray) -> np.ndarray:
     """Scalar targets repeated per item (``take`` maps item -> record); image targets go through the
     same kernel call as x (the caller handles those)."""
     return np.asarray([ys[r] for r in take], dtype=np.float32)
 
 
-def _grid_count(shape, size, stride) -> int:
+def _grid_count(shape: tuple[int, ...], size: Sequence[int], stride: Any) -> int:
     """How many rows ``grid_origins(shape, size, stride)`` has (``size`` fits), without making them."""
     stride = size if stride is None else _size(stride, len(shape), "grid origins (stride)")
     return int(np.prod([(d - s) // st + 1 for d, s, st in zip(shape, size, stride, strict=True)]))
 
 
-def _fit_size(owner: str, what: str, size, shape, where: str) -> tuple[int, ...]:
+def _fit_size(
+    owner: str, what: str, size: int | Sequence[int], shape: tuple[int, ...], where: str
+) -> tuple[int, ...]:
     """``size`` (a number, or one per axis of ``shape``) as a tuple; a ValueError naming ``where`` when it
     has another number of values or does not fit in ``shape``."""
     shape = tuple(int(d) for d in shape)
@@ -73,7 +81,7 @@ class BaseSampler:
     sub_batch_size: int
     shuffle: bool
 
-    def items(self, shapes: list[tuple[int, ...]], rng: np.random.Generator) -> np.ndarray:
+    def items(self, shapes: Sequence[tuple[int, ...]], rng: np.random.Generator) -> np.ndarray:
         """The table of items to serve (first column: record index)."""
         raise NotImplementedError
 
@@ -81,7 +89,7 @@ class BaseSampler:
         """Raise a ValueError naming ``where`` (e.g. the record) when this sampler cannot serve an image
         of ``shape``. The base class accepts every shape."""
 
-    def check_shapes(self, shapes, names=None) -> None:
+    def check_shapes(self, shapes: Sequence[tuple[int, ...]], names: Sequence[str] | None = None) -> None:
         """``check_shape`` for each image of an image-batch (``names[r]`` names image ``r`` in errors;
         default 'image r of the image-batch'), and that they all have the same number of dimensions (one
         sub-batch array holds items of all of them)."""
@@ -109,7 +117,7 @@ class BaseSampler:
         """Sub-batches served for an image-batch of ``n_records`` images of ``shape``."""
         return self._batches(self.count(n_records, shape), drop_last)
 
-    def n_sub_batches(self, shapes, drop_last: bool = False) -> int:
+    def n_sub_batches(self, shapes: Sequence[tuple[int, ...]], drop_last: bool = False) -> int:
         """Sub-batches served for an image-batch of images of ``shapes`` (one per image; they may differ):
         its items, ``sub_batch_size`` at a time (a smaller last one unless ``drop_last``)."""
         return self._batches(sum(self.n_items(tuple(s)) for s in shapes), drop_last)
@@ -117,19 +125,28 @@ class BaseSampler:
     def _batches(self, n: int, drop_last: bool) -> int:
         return n // self.sub_batch_size if drop_last else -(-n // self.sub_batch_size)
 
-    def _table(self, shapes, ys, rng) -> np.ndarray:
+    def _table(
+        self, shapes: Sequence[tuple[int, ...]], ys: Sequence[Any], rng: np.random.Generator
+    ) -> np.ndarray:
         """The items of an image-batch; ``ys`` for samplers that place items by the targets."""
         return self.items(shapes, rng)
 
-    def gather(self, images: list, table: np.ndarray, channel):
+    def gather(self, images: list, table: np.ndarray, channel: Channel) -> Any:
         raise NotImplementedError
 
-    def corners(self, table: np.ndarray, shapes) -> tuple[np.ndarray, int | None]:
+    def corners(self, table: np.ndarray, shapes: Sequence[tuple[int, ...]]) -> tuple[np.ndarray, int | None]:
         """Each item's corner in its image, and the axis where the batch lacks a length-1 block axis
         (slices and slice patches) or ``None``."""
         return table[:, 1:], None
 
-    def _add_noise(self, batch: np.ndarray, table, shapes, noise, channel) -> None:
+    def _add_noise(
+        self,
+        batch: np.ndarray,
+        table: np.ndarray,
+        shapes: Sequence[tuple[int, ...]],
+        noise: Any,
+        channel: Channel,
+    ) -> None:
         """Add deferred ``RandomNoise`` draws (per record: a list of (sd, seed)) to gathered items, exactly
         as if the noise had been added to the whole images before gathering."""
         steps = max((len(noise[r]) for r in table[:, 0]), default=0)
@@ -147,7 +164,15 @@ class BaseSampler:
         item_shapes = np.array([shapes[r] for r in table[:, 0]], np.int64)
         _core.add_noise_to_blocks(view, np.ascontiguousarray(origins, np.int64), item_shapes, sds, seeds)
 
-    def __call__(self, xs, ys, rng: np.random.Generator, channel="last", drop_last: bool = False, noise=None):
+    def __call__(
+        self,
+        xs: Sequence[Any],
+        ys: Sequence[Any],
+        rng: np.random.Generator,
+        channel: Channel = "last",
+        drop_last: bool = False,
+        noise: Any = None,
+    ) -> Iterator[tuple[Any, np.ndarray]]:
         streams = _inputs(xs)
         shapes = [tuple(image_array(img).shape) for img in streams[0]]
         self.check_shapes(shapes)
@@ -175,7 +200,13 @@ class SliceSampler(BaseSampler):
     (shuffled across the image-batch with ``shuffle=True``). Scalar targets repeat per slice; image targets
     are sliced exactly like x. Images are 3-D (2-D ones give 1-D rows)."""
 
-    def __init__(self, sub_batch_size: int = 32, axis: int = 2, shuffle: bool = False, slices=None):
+    def __init__(
+        self,
+        sub_batch_size: int = 32,
+        axis: int = 2,
+        shuffle: bool = False,
+        slices: tuple[int, int] | None = None,
+    ) -> None:
         self.sub_batch_size = _positive("SliceSampler", "sub_batch_size", sub_batch_size)
         if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
             raise ValueError(f"SliceSampler: axis must be an integer, got {axis!r}")
@@ -193,7 +224,7 @@ class SliceSampler(BaseSampler):
             slices = (start, stop)
         self.slices = slices
 
-    def check_shape(self, shape, where="an image"):
+    def check_shape(self, shape: tuple[int, ...], where: str = "an image") -> None:
         shape = tuple(shape)
         ndim = len(shape)
         if ndim not in (2, 3):
@@ -212,7 +243,7 @@ class SliceSampler(BaseSampler):
                 f"{where}, of shape {shape}"
             )
 
-    def check_shapes(self, shapes, names=None):
+    def check_shapes(self, shapes: Sequence[tuple[int, ...]], names: Sequence[str] | None = None) -> None:
         """As ``BaseSampler.check_shapes``, and the slices of an image-batch's images must have one shape
         (they share one sub-batch array)."""
         names = names or [f"image {r} of the image-batch" for r in range(len(shapes))]
@@ -227,26 +258,26 @@ class SliceSampler(BaseSampler):
                     "sub-batch (use batch_size=1, or resize them with a fixed transform such as tx.Resize)"
                 )
 
-    def slice_range(self, shape, where: str = "an image") -> range:
+    def slice_range(self, shape: tuple[int, ...], where: str = "an image") -> range:
         """The slice indices served for an image of ``shape`` (all, or the ``slices`` window)."""
         self.check_shape(shape, where)
         n = shape[self.axis % len(shape)]
         return range(n) if self.slices is None else range(*self.slices)
 
-    def items(self, shapes, rng):
+    def items(self, shapes: Sequence[tuple[int, ...]], rng: np.random.Generator) -> np.ndarray:
         return np.array([(r, k) for r, s in enumerate(shapes) for k in self.slice_range(s)], dtype=np.int64)
 
-    def n_items(self, shape):
+    def n_items(self, shape: tuple[int, ...]) -> int:
         return len(self.slice_range(shape))
 
-    def corners(self, table, shapes):
+    def corners(self, table: np.ndarray, shapes: Sequence[tuple[int, ...]]) -> tuple[np.ndarray, int | None]:
         ndim = len(shapes[0])
         a = self.axis % ndim
         origins = np.zeros((len(table), ndim), np.int64)
         origins[:, a] = table[:, 1]
         return origins, a
 
-    def gather(self, images, table, channel):
+    def gather(self, images: list[Any], table: np.ndarray, channel: Channel) -> Any:
         return extract_slices(images, table, self.axis, channel=channel)
 
 
@@ -262,12 +293,12 @@ class BlockSampler(BaseSampler):
 
     def __init__(
         self,
-        block_size,
-        stride=None,
+        block_size: int | Sequence[int],
+        stride: int | Sequence[int] | None = None,
         n_blocks: int | None = None,
         sub_batch_size: int = 32,
         shuffle: bool = False,
-    ):
+    ) -> None:
         owner = self._name
         if stride is not None and n_blocks is not None:
             raise ValueError(f"{owner}: give stride (a grid) or n_blocks (random positions), not both")
@@ -284,7 +315,7 @@ class BlockSampler(BaseSampler):
         n = len(np.atleast_1d(self.block_size))
         return (n,) if n in self._ndims else self._ndims
 
-    def check_shape(self, shape, where="an image"):
+    def check_shape(self, shape: tuple[int, ...], where: str = "an image") -> None:
         shape = tuple(shape)
         needs = self._needs()
         if len(shape) not in needs:
@@ -295,12 +326,12 @@ class BlockSampler(BaseSampler):
             )
         _fit_size(self._name, self._size_name, self.block_size, shape, where)
 
-    def _origins(self, shape, rng):
+    def _origins(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
         if self.n_blocks is None:
             return grid_origins(shape, self.block_size, self.stride)
         return random_origins(shape, self.block_size, self.n_blocks, rng)
 
-    def items(self, shapes, rng):
+    def items(self, shapes: Sequence[tuple[int, ...]], rng: np.random.Generator) -> np.ndarray:
         rows = [
             np.column_stack([np.full(len(o), r), o])
             for r, s in enumerate(shapes)
@@ -308,13 +339,13 @@ class BlockSampler(BaseSampler):
         ]
         return np.concatenate(rows).astype(np.int64)
 
-    def n_items(self, shape):
+    def n_items(self, shape: tuple[int, ...]) -> int:
         self.check_shape(shape)
         if self.n_blocks is not None:
             return self.n_blocks
         return _grid_count(tuple(shape), _size(self.block_size, len(shape), self._name), self.stride)
 
-    def gather(self, images, table, channel):
+    def gather(self, images: list[Any], table: np.ndarray, channel: Channel) -> Any:
         return extract_blocks(images, table, self.block_size, channel=channel)
 
 
@@ -327,12 +358,12 @@ class PatchSampler(BlockSampler):
 
     def __init__(
         self,
-        patch_size,
-        stride=None,
+        patch_size: int | Sequence[int],
+        stride: int | Sequence[int] | None = None,
         n_patches: int | None = None,
         sub_batch_size: int = 32,
         shuffle: bool = False,
-    ):
+    ) -> None:
         super().__init__(patch_size, stride, n_patches, sub_batch_size, shuffle)
 
 
@@ -342,13 +373,13 @@ class SlicePatchSampler(BaseSampler):
 
     def __init__(
         self,
-        patch_size,
+        patch_size: int | Sequence[int],
         axis: int = 2,
-        stride=None,
+        stride: int | Sequence[int] | None = None,
         n_patches: int | None = None,
         sub_batch_size: int = 32,
         shuffle: bool = False,
-    ):
+    ) -> None:
         if stride is not None and n_patches is not None:
             raise ValueError("SlicePatchSampler: give stride (a grid) or n_patches (random), not both")
         self.patch_size = patch_size
@@ -358,11 +389,11 @@ class SlicePatchSampler(BaseSampler):
         self.sub_batch_size = _positive("SlicePatchSampler", "sub_batch_size", sub_batch_size)
         self.shuffle = bool(shuffle)
 
-    def _plane(self, shape):
+    def _plane(self, shape: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
         a = self.axis % 3
         return a, tuple(d for i, d in enumerate(shape) if i != a)
 
-    def check_shape(self, shape, where="an image"):
+    def check_shape(self, shape: tuple[int, ...], where: str = "an image") -> None:
         shape = tuple(shape)
         if len(shape) != 3:
             raise ValueError(
@@ -375,7 +406,7 @@ class SlicePatchSampler(BaseSampler):
             f"the slices along axis {self.axis} of {where} (shape {shape})",
         )  # fmt: skip
 
-    def items(self, shapes, rng):
+    def items(self, shapes: Sequence[tuple[int, ...]], rng: np.random.Generator) -> np.ndarray:
         rows = []
         for r, s in enumerate(shapes):
             a, plane = self._plane(s)
@@ -389,17 +420,17 @@ class SlicePatchSampler(BaseSampler):
             rows.append(np.column_stack([np.full(len(o), r), k, o]))
         return np.concatenate(rows).astype(np.int64)
 
-    def n_items(self, shape):
+    def n_items(self, shape: tuple[int, ...]) -> int:
         self.check_shape(shape)
         if self.n_patches is not None:
             return self.n_patches
         a, plane = self._plane(tuple(shape))
         return shape[a] * _grid_count(plane, _size(self.patch_size, 2, "SlicePatchSampler"), self.stride)
 
-    def gather(self, images, table, channel):
+    def gather(self, images: list[Any], table: np.ndarray, channel: Channel) -> Any:
         return extract_slice_patches(images, table, self.axis, self.patch_size, channel=channel)
 
-    def corners(self, table, shapes):
+    def corners(self, table: np.ndarray, shapes: Sequence[tuple[int, ...]]) -> tuple[np.ndarray, int | None]:
         a = self.axis % 3
         return np.insert(table[:, 2:], a, table[:, 1], axis=1), a
 
@@ -417,12 +448,12 @@ class LabelSampler(BaseSampler):
 
     def __init__(
         self,
-        block_size,
+        block_size: int | Sequence[int],
         n_blocks: int = 8,
-        label_probabilities=None,
+        label_probabilities: dict[int, float] | None = None,
         sub_batch_size: int = 32,
         shuffle: bool = True,
-    ):
+    ) -> None:
         self.block_size = block_size
         self.n_blocks = _positive("LabelSampler", "n_blocks", n_blocks)
         if label_probabilities is not None:
@@ -437,7 +468,7 @@ class LabelSampler(BaseSampler):
         self.sub_batch_size = _positive("LabelSampler", "sub_batch_size", sub_batch_size)
         self.shuffle = bool(shuffle)
 
-    def check_shape(self, shape, where="an image"):
+    def check_shape(self, shape: tuple[int, ...], where: str = "an image") -> None:
         shape = tuple(shape)
         if len(shape) not in (2, 3):
             raise ValueError(
@@ -446,7 +477,7 @@ class LabelSampler(BaseSampler):
             )
         _fit_size("LabelSampler", "block_size", self.block_size, shape, where)
 
-    def n_items(self, shape):
+    def n_items(self, shape: tuple[int, ...]) -> int:
         self.check_shape(shape)
         return self.n_blocks
 
@@ -480,10 +511,12 @@ class LabelSampler(BaseSampler):
             centres.append((*plane, k))
         return np.array(centres, np.int64)
 
-    def items(self, shapes, rng):
+    def items(self, shapes: Sequence[tuple[int, ...]], rng: np.random.Generator) -> np.ndarray:
         raise ValueError("LabelSampler: the targets must be label images (segmentation)")
 
-    def _table(self, shapes, ys, rng):
+    def _table(
+        self, shapes: Sequence[tuple[int, ...]], ys: Sequence[Any], rng: np.random.Generator
+    ) -> np.ndarray:
         """The blocks of an image-batch, centred by its label maps ``ys`` (passed along, not kept on the
         sampler, so concurrent calls never see each other's labels)."""
         rows = []
@@ -494,10 +527,18 @@ class LabelSampler(BaseSampler):
             rows.append(np.column_stack([np.full(len(origins), r), origins]))
         return np.concatenate(rows).astype(np.int64)
 
-    def gather(self, images, table, channel):
+    def gather(self, images: list[Any], table: np.ndarray, channel: Channel) -> Any:
         return extract_blocks(images, table, self.block_size, channel=channel)
 
-    def __call__(self, xs, ys, rng, channel="last", drop_last: bool = False, noise=None):
+    def __call__(
+        self,
+        xs: Sequence[Any],
+        ys: Sequence[Any],
+        rng: np.random.Generator,
+        channel: Channel = "last",
+        drop_last: bool = False,
+        noise: Any = None,
+    ) -> Iterator[tuple[Any, np.ndarray]]:
         if not ys or not _is_image(ys[0]):
             raise ValueError("LabelSampler: the targets must be label images (segmentation)")
         yield from super().__call__(xs, ys, rng, channel, drop_last, noise)

@@ -15,6 +15,7 @@ soon as keras is imported (``_keras_saving.watch_keras``), so ``keras.models.loa
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from nitrain.trainers._keras_saving import watch_keras as _watch_keras
 
@@ -31,7 +32,7 @@ _WHERE = {
 __all__ = ["LOSSES", "METRICS", "ModelTrainer", "load_checkpoint", "save_checkpoint"]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in _WHERE:
         value = getattr(importlib.import_module(_WHERE[name]), name)
         globals()[name] = value
@@ -39,5 +40,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'nitrain.trainers' has no attribute {name!r}")
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})

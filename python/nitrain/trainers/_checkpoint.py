@@ -40,7 +40,7 @@ def remove_stale_temps(folder: str) -> list[str]:
     named ``*.tmp<pid>`` that are empty or start like a ``torch.save`` zip, whose process no longer runs
     and that are ``STALE_DEAD_S`` seconds old, or any such file ``STALE_ANY_S`` seconds old. Returns the
     paths removed; a file that cannot be removed is left as it is."""
-    removed = []
+    removed: list[str] = []
     try:
         names = os.listdir(folder or ".")
     except OSError:

@@ -116,4 +116,4 @@ def log_progress(line: str) -> None:
     if level > logging.INFO:
         return
     handler = logging.StreamHandler(sys.stderr)
-    handler.handle(logger.makeRecord(logger.name, logging.INFO, __file__, 0, line, None, None))
+    handler.handle(logger.makeRecord(logger.name, logging.INFO, __file__, 0, line, (), None))

@@ -11,10 +11,12 @@ them stable, with their constructor arguments.
 
 from __future__ import annotations
 
+from typing import Any
+
 from nitrain._frameworks import require_keras
 from nitrain.trainers import _objectives as obj
 
-keras = require_keras("nitrain.trainers")
+keras: Any = require_keras("nitrain.trainers")
 ops = keras.ops
 _register = keras.saving.register_keras_serializable
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
 from nitrain._frameworks import TORCH_EXTRA, framework_of
 from nitrain._progress import interactive
+from nitrain._typing import Model, PathLike
 from nitrain.trainers._common import (
     Backend,
     check_callbacks,
@@ -30,7 +33,7 @@ _BACKENDS = {
 }
 
 
-def _framework(model, required: str | None, owner: str) -> str:
+def _framework(model: Model, required: str | None, owner: str) -> str:
     """The framework whose backend trains ``model``: ``required`` (a TorchTrainer / KerasTrainer, whose
     backend refuses other models), else the model's; anything else is refused, naming what it is."""
     if required is not None:
@@ -126,19 +129,19 @@ class ModelTrainer:
 
     def __init__(
         self,
-        model,
-        loss="mse",
-        optimizer="adam",
+        model: Model,
+        loss: str | Callable[..., Any] = "mse",
+        optimizer: Any = "adam",
         lr: float = 1e-3,
-        metrics=None,
-        callbacks=None,
-        device="auto",
+        metrics: Sequence[str | Callable[..., Any]] | None = None,
+        callbacks: Sequence[Any] | None = None,
+        device: Any = "auto",
         amp: bool = False,
         grad_clip: float | None = None,
         seed: int | None = None,
         verbose: int = 1,
         channels: str = "auto",
-    ):
+    ) -> None:
         owner = type(self).__name__
         kind = _framework(model, self.framework_required, owner)
         module, name = _BACKENDS[kind]
@@ -195,7 +198,7 @@ class ModelTrainer:
         return self._stop or self.backend.stop_requested
 
     @stop_training.setter
-    def stop_training(self, value) -> None:
+    def stop_training(self, value: bool) -> None:
         self._stop = bool(value)
         self.backend.stop_requested = bool(value)
 
@@ -207,15 +210,15 @@ class ModelTrainer:
         """Set the learning rate (of every parameter group; what ``LRScheduler`` calls)."""
         self.backend.learning_rate = float(lr)
 
-    def snapshot_weights(self):
+    def snapshot_weights(self) -> Any:
         """A copy of the model's weights (``EarlyStopping(restore_best=True)`` keeps the best one)."""
         return self.backend.get_weights()
 
-    def restore_weights(self, weights) -> None:
+    def restore_weights(self, weights: Any) -> None:
         self.backend.set_weights(weights)
 
     # -- fit -----------------------------------------------------------------------------------------
-    def _progress(self, total, desc: str):
+    def _progress(self, total: int | None, desc: str) -> Any:
         """A tqdm bar for one pass, when ``verbose`` and a terminal or notebook allow one; else None."""
         if self.verbose < 1 or not self.is_main or not interactive():
             return None
@@ -223,16 +226,22 @@ class ModelTrainer:
 
         return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
 
-    def _run(self, loader, train: bool, desc: str) -> dict:
+    def _run(self, loader: Iterable[Any], train: bool, desc: str) -> dict:
         return self.backend.run_epoch(loader, train, desc, self._progress)
 
-    def _call(self, hook, *args):
+    def _call(self, hook: str, *args: Any) -> None:
         for cb in self.callbacks:
             fn = getattr(cb, hook, None)
             if fn is not None:
                 fn(*args)
 
-    def fit(self, loader, epochs: int, validation=None, resume_from=None) -> dict:
+    def fit(
+        self,
+        loader: Iterable[Any],
+        epochs: int,
+        validation: Iterable[Any] | None = None,
+        resume_from: PathLike | None = None,
+    ) -> dict:
         """Train for ``epochs`` epochs in total (counting any resumed ones: resuming a checkpoint of epoch
         k trains epochs k+1..epochs). Returns the history dict (also ``trainer.history``): 'loss',
         the metrics, 'val_loss' and 'val_<metric>' with a ``validation`` loader, and 'lr'."""
@@ -284,11 +293,11 @@ class ModelTrainer:
         return self.history
 
     # -- evaluate / predict --------------------------------------------------------------------------
-    def evaluate(self, loader) -> dict:
+    def evaluate(self, loader: Iterable[Any]) -> dict:
         """Loss and metrics over one pass of ``loader`` (no training)."""
         return self._run(loader, train=False, desc="evaluate")
 
-    def predict(self, data, reduce: str | None = None, batch_size: int = 8) -> np.ndarray:
+    def predict(self, data: Any, reduce: str | None = None, batch_size: int = 8) -> np.ndarray:
         """The model's raw outputs (logits for classification/segmentation losses) as one numpy array, in
         the order the loader serves its items, channels as the model returns them.
 
@@ -311,7 +320,7 @@ class ModelTrainer:
         return pred
 
     # -- checkpoints ---------------------------------------------------------------------------------
-    def save_checkpoint(self, path) -> str | None:
+    def save_checkpoint(self, path: PathLike) -> str | None:
         """Model and optimizer state (and the AMP scaler's), epochs completed, history and the loaders'
         epoch counters. Only rank 0 writes (returns None on the other ranks)."""
         if not self.is_main:
@@ -327,7 +336,7 @@ class ModelTrainer:
             seed=self.seed,
         )
 
-    def load_checkpoint(self, path) -> dict:
+    def load_checkpoint(self, path: PathLike) -> dict:
         """Load model and optimizer state; the next ``fit`` continues from the checkpoint's epoch (with
         its history and the loaders' epoch counters)."""
         state = self.backend.load(path)
@@ -345,7 +354,7 @@ class ModelTrainer:
 
 
 # -- predict's helpers -------------------------------------------------------------------------------
-def _as_loader(data, batch_size):
+def _as_loader(data: Any, batch_size: int) -> Any:
     if hasattr(data, "__getitem__") and hasattr(data, "__len__") and not hasattr(data, "batch_size"):
         from nitrain.datasets.base import BaseDataset
 
@@ -356,7 +365,7 @@ def _as_loader(data, batch_size):
     return data
 
 
-def _check_ordered(loader):
+def _check_ordered(loader: Any) -> None:
     sampler = getattr(loader, "sampler", None)
     if not hasattr(loader, "dataset"):
         raise TypeError("ModelTrainer.predict: reduce='record' needs a nitrain DatasetLoader")
@@ -371,7 +380,7 @@ def _check_ordered(loader):
         raise ValueError("ModelTrainer.predict: reduce='record' needs drop_last=False (no item dropped)")
 
 
-def _per_record(loader, pred):
+def _per_record(loader: Any, pred: np.ndarray) -> np.ndarray:
     from nitrain.samplers._extract import image_array
 
     sampler = loader.sampler

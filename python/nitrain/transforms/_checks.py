@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any, Literal, TypeGuard, overload
 
 import numpy as np
 
@@ -42,7 +43,7 @@ def is_number(value) -> bool:
     return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
 
 
-def is_int(value) -> bool:
+def is_int(value: object) -> TypeGuard[int | np.integer]:
     """An integer (numpy integers included), not a bool."""
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
@@ -54,10 +55,32 @@ def _is_sequence(value) -> bool:
 # -- numbers ---------------------------------------------------------------------------------------------
 
 
+@overload
 def number(
     owner: str,
     name: str,
-    value,
+    value: object,
+    *,
+    positive: bool = ...,
+    optional: Literal[False] = ...,
+    allow_inf: bool = ...,
+    allow_nan: bool = ...,
+) -> float: ...
+@overload
+def number(
+    owner: str,
+    name: str,
+    value: object,
+    *,
+    positive: bool = ...,
+    optional: bool,
+    allow_inf: bool = ...,
+    allow_nan: bool = ...,
+) -> float | None: ...
+def number(
+    owner: str,
+    name: str,
+    value: Any,
     *,
     positive: bool = False,
     optional: bool = False,
@@ -114,7 +137,9 @@ def bounds(owner: str, lo_name: str, lo, hi_name: str, hi, **kinds) -> tuple:
     return low, high
 
 
-def span(owner: str, name: str, value, *, minimum: float = -math.inf, positive: bool = False):
+def span(
+    owner: str, name: str, value, *, minimum: float = -math.inf, positive: bool = False
+) -> tuple[float, float]:
     """A number ``x`` (meaning ``(x, x)``) or a ``(min, max)`` pair, finite, with ``minimum <= min <= max``
     (``0 < min`` with ``positive``); returns ``(min, max)`` as floats."""
     what = f"{owner}: {name} must be a number or a (min, max) pair, got {value!r}"
@@ -137,7 +162,9 @@ def span(owner: str, name: str, value, *, minimum: float = -math.inf, positive: 
     return float(items[0]), float(items[1])
 
 
-def symmetric_span(owner: str, name: str, value, *, centre: float = 0.0, below: float = math.inf, **kinds):
+def symmetric_span(
+    owner: str, name: str, value, *, centre: float = 0.0, below: float = math.inf, **kinds: Any
+) -> tuple[float, float]:
     """A number ``r`` in [0, ``below``) meaning ``(centre - r, centre + r)``, or a ``(min, max)`` pair taken
     as it is (checked as ``span(**kinds)``)."""
     if not is_number(value):

@@ -113,7 +113,8 @@ def _function_key(fn: types.FunctionType, seen: frozenset) -> str:
             parts.append(value_key(cell.cell_contents, seen))
         except ValueError:  # an empty cell
             parts.append("<empty cell>")
-    builtins = fn.__builtins__ if isinstance(fn.__builtins__, dict) else vars(fn.__builtins__)
+    raw = fn.__builtins__  # type: ignore[attr-defined,unused-ignore]  # missing from some typeshed versions
+    builtins = raw if isinstance(raw, dict) else vars(raw)
     for name in global_names:
         if name in fn.__globals__:
             g = fn.__globals__[name]

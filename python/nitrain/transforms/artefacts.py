@@ -9,26 +9,29 @@ from __future__ import annotations
 
 import inspect
 import itertools
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from nitrain._typing import Image
 from nitrain.transforms._ants import empty_like_image
 from nitrain.transforms._checks import bounds, integer, is_image, number, symmetric_span
 from nitrain.transforms.base import RandomTransform
 from nitrain.transforms.intensity import IntensityTransform
 
 
-def _float_array(image) -> np.ndarray:
+def _float_array(image: Image) -> np.ndarray:
     return np.asarray(image.numpy(), dtype=np.float64)
 
 
-def _image_like(image, arr: np.ndarray):
+def _image_like(image: Image, arr: np.ndarray) -> Image:
     out, buf = empty_like_image(image)
     buf[...] = arr
     return out
 
 
-def _physical_axes(image) -> list[np.ndarray]:
+def _physical_axes(image: Image) -> list[np.ndarray]:
     """Each voxel's physical coordinate along every world axis, normalised to [-1, 1] over the image's
     bounding box, as arrays that broadcast to the image's shape (1-D views for axis-aligned images)."""
     shape = tuple(image.shape)
@@ -59,11 +62,11 @@ class Threshold(IntensityTransform):
     """Set voxels below ``low`` or above ``high`` to ``value`` (default 0); either bound may be ``None``.
     NaN voxels stay NaN."""
 
-    def __init__(self, low: float | None = None, high: float | None = None, value: float = 0):
+    def __init__(self, low: float | None = None, high: float | None = None, value: float = 0) -> None:
         self.low, self.high = bounds("Threshold", "low", low, "high", high, optional=True, allow_inf=True)
         self.value = number("Threshold", "value", value, allow_inf=True, allow_nan=True)
 
-    def _apply(self, image, params: dict):
+    def _apply(self, image: Image, params: dict) -> Image:
         out, buf = empty_like_image(image)
         buf[...] = image.view()
         outside = np.zeros(buf.shape, dtype=bool)
@@ -79,7 +82,7 @@ class HistogramMatch(IntensityTransform):
     """Match the image's intensity histogram to ``reference`` (an ANTs image), with
     ``ants.histogram_match_image`` (``bins`` histogram bins, ``points`` quantile match points)."""
 
-    def __init__(self, reference, bins: int = 255, points: int = 64):
+    def __init__(self, reference: Any, bins: int = 255, points: int = 64) -> None:
         if not is_image(reference):
             raise TypeError(
                 f"HistogramMatch: reference must be an ants.ANTsImage, got {type(reference).__name__}"
@@ -92,7 +95,7 @@ class HistogramMatch(IntensityTransform):
         ref = f"<{self.reference.dimension}-D image {tuple(self.reference.shape)}>"
         return f"HistogramMatch(reference={ref}, bins={self.bins}, points={self.points})"
 
-    def _apply(self, image, params: dict):
+    def _apply(self, image: Image, params: dict) -> Image:
         import ants
 
         if image.dimension != self.reference.dimension:
@@ -121,7 +124,7 @@ class BiasCorrection(IntensityTransform):
     everywhere.
     """
 
-    def __init__(self, **n4_kwargs):
+    def __init__(self, **n4_kwargs: Any) -> None:
         import ants
 
         allowed = set(inspect.signature(ants.n4_bias_field_correction).parameters) - _N4_SKIP
@@ -138,7 +141,7 @@ class BiasCorrection(IntensityTransform):
         integer("BiasCorrection", "shrink_factor", kwargs["shrink_factor"], minimum=1)
         self.n4_kwargs = kwargs
 
-    def _apply(self, image, params: dict):
+    def _apply(self, image: Image, params: dict) -> Image:
         import ants
 
         src = image if image.pixeltype == "float" else image.clone("float")
@@ -155,14 +158,19 @@ class RandomGamma(RandomTransform):
     [min, max]. The rescaling makes negative intensities safe. A constant image is returned unchanged;
     NaN voxels stay NaN."""
 
-    def __init__(self, log_gamma=(-0.3, 0.3), p: float = 1.0, seed=None):
+    def __init__(
+        self,
+        log_gamma: float | tuple[float, float] = (-0.3, 0.3),
+        p: float = 1.0,
+        seed: np.random.Generator | int | None = None,
+    ) -> None:
         super().__init__(p=p, seed=seed)
         self.log_gamma = symmetric_span("RandomGamma", "log_gamma", log_gamma)
 
-    def draw(self, rng: np.random.Generator, image) -> dict:
+    def draw(self, rng: np.random.Generator, image: Image) -> dict:
         return {"gamma": float(np.exp(rng.uniform(*self.log_gamma)))}
 
-    def apply(self, image, params: dict, label: bool = False):
+    def apply(self, image: Image, params: dict, label: bool = False) -> Image:
         if label:
             return image
         arr = _float_array(image)
@@ -180,16 +188,22 @@ class RandomBiasField(RandomTransform):
     Each coefficient is drawn uniformly from ``coefficients`` (a number ``x`` means (-x, x)). The field is
     positive everywhere; ``field(image, params)`` returns it as an image."""
 
-    def __init__(self, coefficients=0.5, order: int = 3, p: float = 1.0, seed=None):
+    def __init__(
+        self,
+        coefficients: float | tuple[float, float] = 0.5,
+        order: int = 3,
+        p: float = 1.0,
+        seed: np.random.Generator | int | None = None,
+    ) -> None:
         super().__init__(p=p, seed=seed)
         self.coefficients = symmetric_span("RandomBiasField", "coefficients", coefficients)
         self.order = integer("RandomBiasField", "order", order, minimum=0)
 
-    def draw(self, rng: np.random.Generator, image) -> dict:
+    def draw(self, rng: np.random.Generator, image: Image) -> dict:
         n = len(_exponents(image.dimension, self.order))
         return {"coefficients": rng.uniform(*self.coefficients, size=n).tolist()}
 
-    def _log_field(self, image, coefficients) -> np.ndarray:
+    def _log_field(self, image: Image, coefficients: Sequence[float]) -> np.ndarray:
         terms = _exponents(image.dimension, self.order)
         if len(coefficients) != len(terms):
             raise ValueError(
@@ -203,7 +217,7 @@ class RandomBiasField(RandomTransform):
 
         # Nested (Horner-like) sum so that only the outer level works on full-size arrays when the image is
         # axis-aligned: sum_i u0^i * (sum_j u1^j * (... sum_k c_ij..k u_last^k)).
-        def nested(d: int, prefix: tuple, remaining: int):
+        def nested(d: int, prefix: tuple, remaining: int) -> Any:
             if d == dim - 1:
                 return sum(coef[prefix + (k,)] * powers[d][k] for k in range(remaining + 1))
             return sum(
@@ -212,11 +226,11 @@ class RandomBiasField(RandomTransform):
 
         return np.broadcast_to(nested(0, (), self.order), tuple(image.shape))
 
-    def field(self, image, params: dict):
+    def field(self, image: Image, params: dict) -> Image:
         """The multiplicative field of draw ``params`` on ``image``'s grid, as a float32 ANTs image."""
         return _image_like(image, np.exp(self._log_field(image, params["coefficients"])))
 
-    def apply(self, image, params: dict, label: bool = False):
+    def apply(self, image: Image, params: dict, label: bool = False) -> Image:
         if label:
             return image
         field = np.exp(self._log_field(image, params["coefficients"]))
@@ -236,13 +250,20 @@ class RandomMotion(RandomTransform):
     magnitude returned, so negative intensities come back positive (NaN voxels are taken as 0).
     """
 
-    def __init__(self, degrees=10, translation=10, num_transforms: int = 2, p: float = 1.0, seed=None):
+    def __init__(
+        self,
+        degrees: Any = 10,
+        translation: Any = 10,
+        num_transforms: int = 2,
+        p: float = 1.0,
+        seed: np.random.Generator | int | None = None,
+    ) -> None:
         super().__init__(p=p, seed=seed)
         self.degrees = symmetric_span("RandomMotion", "degrees", degrees)
         self.translation = symmetric_span("RandomMotion", "translation", translation)
         self.num_transforms = integer("RandomMotion", "num_transforms", num_transforms, minimum=1)
 
-    def draw(self, rng: np.random.Generator, image) -> dict:
+    def draw(self, rng: np.random.Generator, image: Image) -> dict:
         dim = image.dimension
         n_angles = 3 if dim == 3 else 1
         n = self.num_transforms
@@ -253,7 +274,7 @@ class RandomMotion(RandomTransform):
         }
 
     @staticmethod
-    def _moved(image, degrees, translation):
+    def _moved(image: Image, degrees: Sequence[float], translation: Sequence[float]) -> Image:
         import ants
 
         dim = image.dimension
@@ -274,7 +295,7 @@ class RandomMotion(RandomTransform):
         )
         return ants.apply_ants_transform_to_image(tx, image, image, interpolation="linear").numpy()
 
-    def apply(self, image, params: dict, label: bool = False):
+    def apply(self, image: Image, params: dict, label: bool = False) -> Image:
         if label:
             return image
         src = image if image.pixeltype in ("float", "double") else image.clone("float")

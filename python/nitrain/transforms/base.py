@@ -26,14 +26,16 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
+from nitrain._typing import Image, Transform
 from nitrain.transforms._checks import check_images, integer, probability
 
 
-def _label_flags(owner: str, n: int, labels) -> list[bool]:
+def _label_flags(owner: str, n: int, labels: Sequence[bool] | None) -> list[bool]:
     if labels is None:
         return [False] + [True] * (n - 1)
     flags = [bool(v) for v in labels]
@@ -42,12 +44,12 @@ def _label_flags(owner: str, n: int, labels) -> list[bool]:
     return flags
 
 
-def as_generator(rng) -> np.random.Generator:
+def as_generator(rng: np.random.Generator | int | None) -> np.random.Generator:
     """A ``numpy.random.Generator`` from a generator, a seed or ``None`` (fresh entropy)."""
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
-def _takes_one_image(call) -> bool:
+def _takes_one_image(call: Callable[..., Any]) -> bool:
     """Whether ``call(self, image)`` is a valid call of a ``__call__``: a positional parameter after
     ``self``, and no other required one."""
     try:
@@ -61,11 +63,17 @@ def _takes_one_image(call) -> bool:
     return bool(params) and params[0].kind in positional and len(required) <= 1
 
 
-def _per_image(call):
+def _per_image(call: Callable[..., Any]) -> Callable[..., Any]:
     """``call(self, image)`` as ``__call__(self, *images, rng=None, labels=None)``: each image on its own."""
 
     @functools.wraps(call)
-    def __call__(self, *images, rng=None, labels=None, **kwargs):
+    def __call__(
+        self: Any,
+        *images: Any,
+        rng: np.random.Generator | int | None = None,
+        labels: Sequence[bool] | None = None,
+        **kwargs: Any,
+    ) -> Any:
         if not images:
             raise TypeError(f"{type(self).__name__}: expected at least one image")
         out = tuple(call(self, image, **kwargs) for image in images)
@@ -89,24 +97,24 @@ class BaseTransform:
     #: set on classes with a ``__call__(image)`` of their own: they transform each image alone
     _image_call = False
 
-    def __init_subclass__(cls, **kwargs):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         call = cls.__dict__.get("__call__")
         if call is None:
             return
         cls._image_call = True
         if inspect.isfunction(call) and _takes_one_image(call):
-            cls.__call__ = _per_image(call)
+            cls.__call__ = _per_image(call)  # type: ignore[method-assign]  # wraps the one-image __call__
 
-    def draw(self, rng: np.random.Generator, image) -> dict:
+    def draw(self, rng: np.random.Generator, image: Image) -> dict:
         return {}
 
-    def apply(self, image, params: dict, label: bool = False):
+    def apply(self, image: Image, params: dict, label: bool = False) -> Image:
         raise NotImplementedError(
             f"{type(self).__name__} must define apply(image, params) or __call__(image)"
         )
 
-    def decide(self, image, rng=None) -> dict | None:
+    def decide(self, image: Image, rng: np.random.Generator | int | None = None) -> dict | None:
         """The parameters a call on ``image`` would use (``None``: skipped by ``p``), drawing exactly what
         that call would draw. Lets a loader apply the transform later, fused with sampling."""
         gen = self._generator(rng)
@@ -114,7 +122,12 @@ class BaseTransform:
             return None
         return self.draw(gen, image)
 
-    def __call__(self, *images, rng=None, labels: Sequence[bool] | None = None):
+    def __call__(
+        self,
+        *images: Image,
+        rng: np.random.Generator | int | None = None,
+        labels: Sequence[bool] | None = None,
+    ) -> Any:
         name = type(self).__name__
         if not images:
             raise TypeError(f"{name}: expected at least one image")
@@ -130,7 +143,7 @@ class BaseTransform:
             return images
         return tuple(self.apply(img, params, label=flag) for img, flag in zip(images, flags, strict=True))
 
-    def _generator(self, rng) -> np.random.Generator:
+    def _generator(self, rng: np.random.Generator | int | None) -> np.random.Generator:
         if rng is not None:
             return as_generator(rng)
         own = getattr(self, "_rng", None)
@@ -138,7 +151,7 @@ class BaseTransform:
             own = self._rng = np.random.default_rng()
         return own
 
-    def sample(self, image, n: int = 1, seed=None) -> list:
+    def sample(self, image: Image, n: int = 1, seed: np.random.Generator | int | None = None) -> list:
         """``n`` independent draws of this transform on ``image`` (a seed makes them reproducible)."""
         n = integer(f"{type(self).__name__}.sample", "n", n, minimum=1)
         rng = self._generator(seed) if takes_rng(self) else None
@@ -158,7 +171,7 @@ class RandomTransform(BaseTransform):
 
     random = True
 
-    def __init__(self, p: float = 1.0, seed=None):
+    def __init__(self, p: float = 1.0, seed: np.random.Generator | int | None = None) -> None:
         self.p = probability(type(self).__name__, "p", p)
         self._rng = np.random.default_rng(seed)
 
@@ -168,12 +181,12 @@ class RandomTransform(BaseTransform):
             f"{type(self).__name__} must define twin(params) or apply(image, params, label)"
         )
 
-    def apply(self, image, params: dict, label: bool = False):
+    def apply(self, image: Image, params: dict, label: bool = False) -> Image:
         fixed = self.twin(params)
         return image if fixed is None else fixed.apply(image, {}, label=label)
 
 
-def takes_rng(t) -> bool:
+def takes_rng(t: object) -> bool:
     """Whether ``t`` draws from the generator it is given: a ``BaseTransform`` without a ``__call__(image)``
     of its own (``Compose`` and ``RandomChoice`` included). ``False`` for a transform with its own
     ``__call__(image)`` (the README's custom transform) and for plain functions: those transform each image
@@ -181,7 +194,12 @@ def takes_rng(t) -> bool:
     return isinstance(t, BaseTransform) and not t._image_call
 
 
-def call_transform(t, images: tuple, rng=None, labels: Sequence[bool] | None = None) -> tuple:
+def call_transform(
+    t: Transform,
+    images: tuple,
+    rng: np.random.Generator | int | None = None,
+    labels: Sequence[bool] | None = None,
+) -> tuple:
     """Run ``t`` on ``images`` (a tuple; returns one): a library transform draws once from ``rng`` for all
     of them; a transform with its own ``__call__(image)``, or a plain function, gets each image alone."""
     if takes_rng(t):
@@ -193,7 +211,7 @@ def call_transform(t, images: tuple, rng=None, labels: Sequence[bool] | None = N
 class Compose(BaseTransform):
     """Apply transforms in order; random ones draw from one generator, so a seed fixes the whole chain."""
 
-    def __init__(self, transforms: Sequence, seed=None):
+    def __init__(self, transforms: Sequence, seed: np.random.Generator | int | None = None) -> None:
         self.transforms = list(transforms)
         for i, t in enumerate(self.transforms):
             if not callable(t):
@@ -216,7 +234,12 @@ class RandomChoice(BaseTransform):
 
     random = True
 
-    def __init__(self, transforms: Sequence, weights: Sequence[float] | None = None, seed=None):
+    def __init__(
+        self,
+        transforms: Sequence,
+        weights: Sequence[float] | None = None,
+        seed: np.random.Generator | int | None = None,
+    ) -> None:
         self.transforms = list(transforms)
         if not self.transforms:
             raise ValueError("RandomChoice: expected at least one transform")

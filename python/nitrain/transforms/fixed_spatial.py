@@ -16,8 +16,12 @@ neighbour, so a label map keeps its exact pixel values and pixel type; ``Pad`` p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
+from nitrain._typing import Image
 from nitrain.transforms import _geometry as geo
 from nitrain.transforms._checks import (
     INTERPOLATIONS,
@@ -61,11 +65,11 @@ class Resize(BaseTransform):
     the image's physical extent (shape x spacing, voxel edge to voxel edge) and centre stay, the spacing
     becomes spacing * old_shape / new_shape."""
 
-    def __init__(self, shape, interpolation: str = "linear"):
+    def __init__(self, shape: Sequence[int], interpolation: str = "linear") -> None:
         self.shape = per_axis("Resize", "shape", shape, (2, 3), positive=True, integer=True)
         self.interpolation = _interpolation("Resize", interpolation)
 
-    def apply(self, image, params: dict, label: bool = False):
+    def apply(self, image: Image, params: dict, label: bool = False) -> Image:
         import ants
 
         ndim = check_image("Resize", image)
@@ -90,19 +94,21 @@ class Resample(BaseTransform):
     ``Resample((4, 4, 4), use_spacing=True)`` for 4 mm voxels), otherwise it is the new voxel shape. ANTs
     keeps the origin and the extent between the first and last voxel centres."""
 
-    def __init__(self, params, use_spacing: bool = False, interpolation: str = "linear"):
+    def __init__(self, params: Any, use_spacing: bool = False, interpolation: str = "linear") -> None:
         self.use_spacing = bool(use_spacing)
         self.params = per_axis(
             "Resample", "params", params, (2, 3), positive=True, integer=not self.use_spacing
         )
         self.interpolation = _interpolation("Resample", interpolation)
 
-    def apply(self, image, params: dict, label: bool = False):
+    def apply(self, image: Image, params: dict, label: bool = False) -> Image:
         import ants
 
         ndim = check_image("Resample", image)
-        values = expand("Resample", "params", self.params, ndim, ndim)
-        values = tuple(values.tolist()) if self.use_spacing else tuple(int(v) for v in values)
+        per_axis_params = expand("Resample", "params", self.params, ndim, ndim)
+        values = (
+            tuple(per_axis_params.tolist()) if self.use_spacing else tuple(int(v) for v in per_axis_params)
+        )
         interp = INTERPOLATIONS[LABEL if label else self.interpolation][1]
         return ants.resample_image(image, values, use_voxels=not self.use_spacing, interp_type=interp)
 
@@ -116,7 +122,10 @@ class Crop(BaseTransform):
     ``margin`` voxels (one for all axes or one per axis). The origin moves so that every kept voxel stays at
     the same physical point. In ``t(image, segmentation)`` the box comes from the first image."""
 
-    def __init__(self, indices="foreground", margin=0):
+    def __init__(
+        self, indices: str | Sequence[Sequence[int]] | None = "foreground", margin: int | Sequence[int] = 0
+    ) -> None:
+        self.indices: str | tuple[tuple[int, int], ...]
         if indices is None or (isinstance(indices, str) and indices == "foreground"):
             self.indices = "foreground"
         else:
@@ -128,17 +137,17 @@ class Crop(BaseTransform):
         if min(np.atleast_1d(self.margin)) < 0:
             raise ValueError(f"Crop: margin must not be negative, got {margin!r}")
 
-    def _box(self, image):
-        if self.indices == "foreground":
+    def _box(self, image: Image) -> tuple[Sequence[int], Sequence[int]]:
+        if isinstance(self.indices, str):  # "foreground"
             return geo.foreground_box("Crop", image, self.margin)
         return [a for a, _ in self.indices], [b for _, b in self.indices]
 
-    def draw(self, rng: np.random.Generator, image) -> dict:
+    def draw(self, rng: np.random.Generator, image: Image) -> dict:
         check_image("Crop", image)
         lower, upper = self._box(image)
         return {"lower": lower, "upper": upper}
 
-    def apply(self, image, params: dict, label: bool = False):
+    def apply(self, image: Image, params: dict, label: bool = False) -> Image:
         check_image("Crop", image)
         if "lower" in params:
             lower, upper = params["lower"], params["upper"]
@@ -152,11 +161,12 @@ class Pad(BaseTransform):
     per axis, each an integer (both sides) or a ``(before, after)`` pair. The origin moves back along the
     image's direction so that every voxel stays at the same physical point."""
 
-    def __init__(self, width, value: float = 0):
+    def __init__(self, width: int | Sequence[int | Sequence[int]], value: float = 0) -> None:
         what = (
             "a non-negative integer or one per axis (an integer or a (before, after) pair of non-negative "
             "integers)"
         )
+        self.width: int | tuple[tuple[int, int], ...]
         if is_int(width):
             if width < 0:
                 raise ValueError(f"Pad: width must be {what}, got {width!r}")
@@ -167,7 +177,7 @@ class Pad(BaseTransform):
                 raise ValueError(f"Pad: width must be {what}, got {width!r}")
         self.value = number("Pad", "value", value)
 
-    def apply(self, image, params: dict, label: bool = False):
+    def apply(self, image: Image, params: dict, label: bool = False) -> Image:
         ndim = check_image("Pad", image)
         if isinstance(self.width, int):
             widths = [(self.width, self.width)] * ndim
@@ -183,14 +193,14 @@ class Slice(BaseTransform):
     (``ants.slice_image``). The slice keeps the spacing of the other two axes; its direction is the
     corresponding 2x2 block of the 3-D direction where that is a valid direction, else the identity."""
 
-    def __init__(self, axis: int, index: int):
+    def __init__(self, axis: int, index: int) -> None:
         if not is_int(axis):
             raise TypeError(f"Slice: axis must be 0, 1 or 2 (a 3-D image's axis), got {axis!r}")
         if not 0 <= axis <= 2:
             raise ValueError(f"Slice: axis must be 0, 1 or 2 (a 3-D image's axis), got {axis!r}")
         self.axis, self.index = int(axis), integer("Slice", "index", index)
 
-    def apply(self, image, params: dict, label: bool = False):
+    def apply(self, image: Image, params: dict, label: bool = False) -> Image:
         import ants
 
         ndim = check_image("Slice", image)
@@ -205,10 +215,10 @@ class Slice(BaseTransform):
 class Flip(BaseTransform):
     """Reverse the voxel array along ``axis`` (an axis or a list of axes); the geometry is unchanged."""
 
-    def __init__(self, axis=0):
+    def __init__(self, axis: int | Sequence[int] = 0) -> None:
         self.axis = axes("Flip", axis)
 
-    def apply(self, image, params: dict, label: bool = False):
+    def apply(self, image: Image, params: dict, label: bool = False) -> Image:
         ndim = check_image("Flip", image)
         return geo.flip(image, normalise_axes("Flip", self.axis, ndim))
 
@@ -217,7 +227,7 @@ class Reorient(BaseTransform):
     """Reorder and flip the axes of a 3-D image to ``orientation`` (e.g. 'RAS', 'LPI';
     ``ants.reorient_image2``). Exact: no interpolation."""
 
-    def __init__(self, orientation: str = "RAS"):
+    def __init__(self, orientation: str = "RAS") -> None:
         what = f"three letters, one of each pair R/L, A/P, S/I (e.g. 'RAS'), got {orientation!r}"
         if not isinstance(orientation, str):
             raise TypeError(f"Reorient: orientation must be {what}")
@@ -226,7 +236,7 @@ class Reorient(BaseTransform):
             raise ValueError(f"Reorient: orientation must be {what}")
         self.orientation = letters
 
-    def apply(self, image, params: dict, label: bool = False):
+    def apply(self, image: Image, params: dict, label: bool = False) -> Image:
         import ants
 
         ndim = check_image("Reorient", image)
@@ -244,11 +254,15 @@ class _Warp:
     every subclass that keeps this ``apply``). A random warp applies its deterministic twin's matrix."""
 
     interpolation = "linear"
+    if TYPE_CHECKING:  # from BaseTransform, which every warp also derives from
+        random: bool
 
-    def _matrix(self, image, ndim: int) -> np.ndarray:
+        def twin(self, params: dict) -> Any: ...
+
+    def _matrix(self, image: Image, ndim: int) -> np.ndarray:
         raise NotImplementedError
 
-    def apply(self, image, params: dict, label: bool = False):
+    def apply(self, image: Image, params: dict, label: bool = False) -> Image:
         fixed = self.twin(params) if self.random else self
         owner = type(fixed).__name__
         ndim = check_image(owner, image)
@@ -261,11 +275,13 @@ class Rotate(_Warp, BaseTransform):
     (default (0, 1), turning axis 0 towards axis 1); in 3-D ``angle`` may be three angles, one about each
     axis (see ``rotation_matrix``)."""
 
-    def __init__(self, angle, axes=None, interpolation: str = "linear"):
+    def __init__(
+        self, angle: float | Sequence[float], axes: Sequence[int] | None = None, interpolation: str = "linear"
+    ) -> None:
         self.angle, self.axes = rotation_args("Rotate", angle, axes)
         self.interpolation = _interpolation("Rotate", interpolation)
 
-    def _matrix(self, image, ndim: int) -> np.ndarray:
+    def _matrix(self, image: Image, ndim: int) -> np.ndarray:
         return geo.affine_matrix(ndim, rotation=self.angle, axes=self.axes, owner="Rotate")
 
 
@@ -273,12 +289,14 @@ class Translate(_Warp, BaseTransform):
     """Move the content by ``shift`` (a number for every axis or one per axis) along the image axes, in
     mm or, with ``unit='voxel'``, in voxels."""
 
-    def __init__(self, shift, unit: str = "mm", interpolation: str = "linear"):
+    def __init__(
+        self, shift: float | Sequence[float], unit: str = "mm", interpolation: str = "linear"
+    ) -> None:
         self.shift = per_axis("Translate", "shift", shift, (2, 3))
         self.unit = _unit("Translate", unit)
         self.interpolation = _interpolation("Translate", interpolation)
 
-    def _matrix(self, image, ndim: int) -> np.ndarray:
+    def _matrix(self, image: Image, ndim: int) -> np.ndarray:
         shift = geo.voxels_to_mm(image, expand("Translate", "shift", self.shift, ndim, ndim), self.unit)
         return geo.affine_matrix(ndim, translation=shift, owner="Translate")
 
@@ -287,11 +305,11 @@ class Shear(_Warp, BaseTransform):
     """Shear about the image centre. ``shear`` is a number s (axis 0 sheared along axis 1:
     x0 += s * x1) or one coefficient per off-diagonal entry (2 in 2-D, 6 in 3-D; see ``affine_matrix``)."""
 
-    def __init__(self, shear, interpolation: str = "linear"):
+    def __init__(self, shear: Any, interpolation: str = "linear") -> None:
         self.shear = per_axis("Shear", "shear", shear, (2, 6))
         self.interpolation = _interpolation("Shear", interpolation)
 
-    def _matrix(self, image, ndim: int) -> np.ndarray:
+    def _matrix(self, image: Image, ndim: int) -> np.ndarray:
         return geo.affine_matrix(ndim, shear=self.shear, owner="Shear")
 
 
@@ -299,11 +317,11 @@ class Zoom(_Warp, BaseTransform):
     """Scale the content about the image centre by ``factor`` (> 0; one for every axis or one per axis;
     > 1 zooms in). The grid is unchanged."""
 
-    def __init__(self, factor, interpolation: str = "linear"):
+    def __init__(self, factor: float | Sequence[float], interpolation: str = "linear") -> None:
         self.factor = per_axis("Zoom", "factor", factor, (2, 3), positive=True)
         self.interpolation = _interpolation("Zoom", interpolation)
 
-    def _matrix(self, image, ndim: int) -> np.ndarray:
+    def _matrix(self, image: Image, ndim: int) -> np.ndarray:
         return geo.affine_matrix(ndim, zoom=self.factor, owner="Zoom")
 
 
@@ -313,7 +331,7 @@ class Affine(_Warp, BaseTransform):
     with ``unit='voxel'``, in voxels. ``affine_matrix`` builds one from a rotation, translation, shear and
     zoom."""
 
-    def __init__(self, matrix, interpolation: str = "linear", unit: str = "mm"):
+    def __init__(self, matrix: Any, interpolation: str = "linear", unit: str = "mm") -> None:
         try:
             m = np.array(matrix, dtype=float)
         except (TypeError, ValueError):
@@ -335,7 +353,7 @@ class Affine(_Warp, BaseTransform):
         self.interpolation = _interpolation("Affine", interpolation)
         self.unit = _unit("Affine", unit)
 
-    def _matrix(self, image, ndim: int) -> np.ndarray:
+    def _matrix(self, image: Image, ndim: int) -> np.ndarray:
         if self.matrix.shape[0] != ndim + 1:
             raise ValueError(
                 f"Affine: matrix is for a {self.matrix.shape[0] - 1}-D image, got a {ndim}-D image"

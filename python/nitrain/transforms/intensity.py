@@ -11,13 +11,14 @@ import math
 import numpy as np
 
 from nitrain import _core
+from nitrain._typing import Image
 from nitrain.samplers._extract import image_array
 from nitrain.transforms._ants import empty_like_image
 from nitrain.transforms._checks import bounds, number
 from nitrain.transforms.base import BaseTransform
 
 
-def _apply(image, src: np.ndarray, scale: float, offset: float):
+def _apply(image: Image, src: np.ndarray, scale: float, offset: float) -> Image:
     """``src * scale + offset`` into a new image with ``image``'s geometry (``src`` is its pixel array)."""
     out, buf = empty_like_image(image)
     _core.rescale(src, buf, scale, offset)
@@ -27,20 +28,20 @@ def _apply(image, src: np.ndarray, scale: float, offset: float):
 class IntensityTransform(BaseTransform):
     """An intensity transform: label maps pass through unchanged."""
 
-    def apply(self, image, params: dict, label: bool = False):
+    def apply(self, image: Image, params: dict, label: bool = False) -> Image:
         return image if label else self._apply(image, params)
 
-    def _apply(self, image, params: dict):
+    def _apply(self, image: Image, params: dict) -> Image:
         raise NotImplementedError
 
 
 class RangeNormalize(IntensityTransform):
     """Linearly map the image's [min, max] onto [``min``, ``max``] (default [0, 1])."""
 
-    def __init__(self, min: float = 0, max: float = 1):  # noqa: A002 - the seed's parameter names
+    def __init__(self, min: float = 0, max: float = 1) -> None:  # noqa: A002 - the seed's parameter names
         self.min, self.max = bounds("RangeNormalize", "min", min, "max", max)
 
-    def _apply(self, image, params: dict):
+    def _apply(self, image: Image, params: dict) -> Image:
         src = image_array(image, "RangeNormalize: image")
         lo, hi = _core.intensity_range(src)
         if math.isnan(lo) or hi == lo:
@@ -52,13 +53,13 @@ class RangeNormalize(IntensityTransform):
 class NormalizeIntensity(IntensityTransform):
     """Z-score the image, then give it mean ``mean`` and standard deviation ``sd`` (population sd)."""
 
-    def __init__(self, mean: float = 0, sd: float = 1):
+    def __init__(self, mean: float = 0, sd: float = 1) -> None:
         self.mean = number("NormalizeIntensity", "mean", mean)
         self.sd = number("NormalizeIntensity", "sd", sd)
         if self.sd < 0:
             raise ValueError(f"NormalizeIntensity: sd must be >= 0, got {sd!r}")
 
-    def _apply(self, image, params: dict):
+    def _apply(self, image: Image, params: dict) -> Image:
         src = image_array(image, "NormalizeIntensity: image")
         _, _, mu, sigma, count = _core.intensity_stats(src)
         if count == 0 or sigma == 0:
@@ -70,17 +71,17 @@ class NormalizeIntensity(IntensityTransform):
 class StandardNormalize(NormalizeIntensity):
     """Z-score to mean 0, sd 1."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(0, 1)
 
 
 class Clip(IntensityTransform):
     """Limit intensities to [``low``, ``high``] (either may be ``None`` for no bound). NaN stays NaN."""
 
-    def __init__(self, low: float | None = None, high: float | None = None):
+    def __init__(self, low: float | None = None, high: float | None = None) -> None:
         self.low, self.high = bounds("Clip", "low", low, "high", high, optional=True)
 
-    def _apply(self, image, params: dict):
+    def _apply(self, image: Image, params: dict) -> Image:
         src = image_array(image, "Clip: image")
         out, buf = empty_like_image(image)
         lo = -math.inf if self.low is None else self.low
@@ -93,7 +94,7 @@ class QuantileClip(IntensityTransform):
     """Limit intensities to the image's own [``lower``, ``upper``] quantiles (default 1% and 99%),
     computed exactly over the non-NaN voxels (numpy's 'linear' method)."""
 
-    def __init__(self, lower: float = 0.01, upper: float = 0.99):
+    def __init__(self, lower: float = 0.01, upper: float = 0.99) -> None:
         self.lower = number("QuantileClip", "lower", lower)
         self.upper = number("QuantileClip", "upper", upper)
         if not 0 <= self.lower <= self.upper <= 1:
@@ -101,7 +102,7 @@ class QuantileClip(IntensityTransform):
                 f"QuantileClip: expected 0 <= lower <= upper <= 1, got lower={lower!r}, upper={upper!r}"
             )
 
-    def _apply(self, image, params: dict):
+    def _apply(self, image: Image, params: dict) -> Image:
         src = image_array(image, "QuantileClip: image")
         lo, hi = _core.quantiles(src, [self.lower, self.upper])
         out, buf = empty_like_image(image)

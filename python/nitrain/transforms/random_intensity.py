@@ -6,9 +6,12 @@ randomness is counter-based, so the same draw gives the same image on any number
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from nitrain import _core
+from nitrain._typing import Image
 from nitrain.samplers._extract import image_array
 from nitrain.transforms._ants import empty_like_image
 from nitrain.transforms._checks import span
@@ -19,14 +22,19 @@ class RandomNoise(RandomTransform):
     """Add Gaussian noise of standard deviation ``sd`` (intensity units; a number or a (min, max) range
     drawn uniformly per call)."""
 
-    def __init__(self, sd=0.1, p: float = 1.0, seed=None):
+    def __init__(
+        self,
+        sd: float | tuple[float, float] = 0.1,
+        p: float = 1.0,
+        seed: np.random.Generator | int | None = None,
+    ) -> None:
         super().__init__(p=p, seed=seed)
         self.sd = span("RandomNoise", "sd", sd, minimum=0.0)
 
-    def draw(self, rng: np.random.Generator, image) -> dict:
+    def draw(self, rng: np.random.Generator, image: Image) -> dict:
         return {"sd": float(rng.uniform(*self.sd)), "seed": int(rng.integers(0, 2**63))}
 
-    def apply(self, image, params: dict, label: bool = False):
+    def apply(self, image: Image, params: dict, label: bool = False) -> Image:
         if label:
             return image
         src = image_array(image, "RandomNoise: image")
@@ -35,7 +43,9 @@ class RandomNoise(RandomTransform):
         return out
 
 
-def smooth(image, sigma, physical: bool = False, truncate: float = 4.0):
+def smooth(
+    image: Image, sigma: float | Sequence[float], physical: bool = False, truncate: float = 4.0
+) -> Image:
     """Gaussian-smooth an ANTs image (``sigma`` per axis or one for all, in voxels or, with
     ``physical=True``, in mm through the image spacing). Same numbers as ``scipy.ndimage.gaussian_filter``
     with mode 'reflect'."""
@@ -58,17 +68,17 @@ class RandomSmoothing(RandomTransform):
         max_sigma: float = 1.0,
         physical: bool = False,
         p: float = 1.0,
-        seed=None,
-    ):
+        seed: np.random.Generator | int | None = None,
+    ) -> None:
         super().__init__(p=p, seed=seed)
         lo, hi = span("RandomSmoothing", "sigma", (min_sigma, max_sigma), minimum=0.0)
         self.min_sigma, self.max_sigma = lo, hi
         self.physical = bool(physical)
 
-    def draw(self, rng: np.random.Generator, image) -> dict:
+    def draw(self, rng: np.random.Generator, image: Image) -> dict:
         return {"sigma": float(rng.uniform(self.min_sigma, self.max_sigma))}
 
-    def apply(self, image, params: dict, label: bool = False):
+    def apply(self, image: Image, params: dict, label: bool = False) -> Image:
         if label:
             return image
         return smooth(image, params["sigma"], physical=self.physical)

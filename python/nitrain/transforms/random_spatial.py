@@ -8,9 +8,12 @@ draw, with nearest-neighbour interpolation.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from nitrain._typing import Image
 from nitrain.transforms._checks import (
     axes,
     bounds,
@@ -57,7 +60,14 @@ class RandomFlip(RandomTransform):
     was); pass ``axis_p=`` (and ``p=1`` for that behaviour).
     """
 
-    def __init__(self, axis=0, p: float = 0.5, seed=None, *, axis_p: float | None = None):
+    def __init__(
+        self,
+        axis: int | Sequence[int] = 0,
+        p: float = 0.5,
+        seed: np.random.Generator | int | None = None,
+        *,
+        axis_p: float | None = None,
+    ) -> None:
         super().__init__(p=p, seed=seed)
         self.axis = axes("RandomFlip", axis)
         self.axis_p = None if axis_p is None else probability("RandomFlip", "axis_p", axis_p)
@@ -71,7 +81,7 @@ class RandomFlip(RandomTransform):
             )
             self.p, self.axis_p = 1.0, self.p
 
-    def draw(self, rng: np.random.Generator, image) -> dict:
+    def draw(self, rng: np.random.Generator, image: Image) -> dict:
         ndim = check_image("RandomFlip", image)
         flip = normalise_axes("RandomFlip", self.axis, ndim)
         return {"axes": [a for a in flip if self.axis_p is None or rng.random() < self.axis_p]}
@@ -89,11 +99,11 @@ class RandomRotate(_Warp, RandomTransform):
         self,
         min_angle: float = -10.0,
         max_angle: float = 10.0,
-        axes=None,
+        axes: Sequence[int] | None = None,
         interpolation: str = "linear",
         p: float = 1.0,
-        seed=None,
-    ):
+        seed: np.random.Generator | int | None = None,
+    ) -> None:
         super().__init__(p=p, seed=seed)
         self.min_angle, self.max_angle = bounds(
             "RandomRotate", "min_angle", min_angle, "max_angle", max_angle
@@ -101,7 +111,7 @@ class RandomRotate(_Warp, RandomTransform):
         self.axes = rotation_args("RandomRotate", 0.0, axes)[1]
         self.interpolation = _interpolation("RandomRotate", interpolation)
 
-    def draw(self, rng: np.random.Generator, image) -> dict:
+    def draw(self, rng: np.random.Generator, image: Image) -> dict:
         ndim = check_image("RandomRotate", image)
         if ndim == 2 or self.axes is not None:
             return {"angle": float(rng.uniform(self.min_angle, self.max_angle)), "axes": self.axes}
@@ -122,8 +132,8 @@ class RandomTranslate(_Warp, RandomTransform):
         unit: str = "mm",
         interpolation: str = "linear",
         p: float = 1.0,
-        seed=None,
-    ):
+        seed: np.random.Generator | int | None = None,
+    ) -> None:
         super().__init__(p=p, seed=seed)
         self.min_shift, self.max_shift = bounds(
             "RandomTranslate", "min_shift", min_shift, "max_shift", max_shift
@@ -131,7 +141,7 @@ class RandomTranslate(_Warp, RandomTransform):
         self.unit = _unit("RandomTranslate", unit)
         self.interpolation = _interpolation("RandomTranslate", interpolation)
 
-    def draw(self, rng: np.random.Generator, image) -> dict:
+    def draw(self, rng: np.random.Generator, image: Image) -> dict:
         ndim = check_image("RandomTranslate", image)
         return {"shift": rng.uniform(self.min_shift, self.max_shift, size=ndim).tolist()}
 
@@ -149,13 +159,13 @@ class RandomShear(_Warp, RandomTransform):
         max_shear: float = 0.1,
         interpolation: str = "linear",
         p: float = 1.0,
-        seed=None,
-    ):
+        seed: np.random.Generator | int | None = None,
+    ) -> None:
         super().__init__(p=p, seed=seed)
         self.min_shear, self.max_shear = bounds("RandomShear", "min_shear", min_shear, "max_shear", max_shear)
         self.interpolation = _interpolation("RandomShear", interpolation)
 
-    def draw(self, rng: np.random.Generator, image) -> dict:
+    def draw(self, rng: np.random.Generator, image: Image) -> dict:
         ndim = check_image("RandomShear", image)
         return {"shear": rng.uniform(self.min_shear, self.max_shear, size=ndim * (ndim - 1)).tolist()}
 
@@ -175,8 +185,8 @@ class RandomZoom(_Warp, RandomTransform):
         isotropic: bool = True,
         interpolation: str = "linear",
         p: float = 1.0,
-        seed=None,
-    ):
+        seed: np.random.Generator | int | None = None,
+    ) -> None:
         super().__init__(p=p, seed=seed)
         self.min_factor, self.max_factor = bounds(
             "RandomZoom", "min_factor", min_factor, "max_factor", max_factor, positive=True
@@ -184,7 +194,7 @@ class RandomZoom(_Warp, RandomTransform):
         self.isotropic = bool(isotropic)
         self.interpolation = _interpolation("RandomZoom", interpolation)
 
-    def draw(self, rng: np.random.Generator, image) -> dict:
+    def draw(self, rng: np.random.Generator, image: Image) -> dict:
         ndim = check_image("RandomZoom", image)
         if self.isotropic:
             return {"factor": float(rng.uniform(self.min_factor, self.max_factor))}
@@ -206,16 +216,16 @@ class RandomAffine(_Warp, RandomTransform):
 
     def __init__(
         self,
-        rotation=0.0,
-        translation=0.0,
-        shear=0.0,
-        zoom=0.0,
+        rotation: Any = 0.0,
+        translation: Any = 0.0,
+        shear: Any = 0.0,
+        zoom: Any = 0.0,
         unit: str = "mm",
         isotropic_zoom: bool = False,
         interpolation: str = "linear",
         p: float = 1.0,
-        seed=None,
-    ):
+        seed: np.random.Generator | int | None = None,
+    ) -> None:
         super().__init__(p=p, seed=seed)
         self.rotation = symmetric_span("RandomAffine", "rotation", rotation)
         self.translation = symmetric_span("RandomAffine", "translation", translation)
@@ -225,7 +235,7 @@ class RandomAffine(_Warp, RandomTransform):
         self.isotropic_zoom = bool(isotropic_zoom)
         self.interpolation = _interpolation("RandomAffine", interpolation)
 
-    def draw(self, rng: np.random.Generator, image) -> dict:
+    def draw(self, rng: np.random.Generator, image: Image) -> dict:
         ndim = check_image("RandomAffine", image)
         rotation = rng.uniform(*self.rotation, size=1 if ndim == 2 else 3).tolist()
         zoom = rng.uniform(*self.zoom, size=1 if self.isotropic_zoom else ndim).tolist()
@@ -246,11 +256,13 @@ class RandomCrop(RandomTransform):
     """Crop a ``shape`` (one positive integer per axis, or one for all) at a uniformly random position
     where it fits. ``draw`` gives ``{'lower', 'upper'}``: ``Crop(list(zip(lower, upper)))`` reproduces it."""
 
-    def __init__(self, shape, p: float = 1.0, seed=None):
+    def __init__(
+        self, shape: Sequence[int], p: float = 1.0, seed: np.random.Generator | int | None = None
+    ) -> None:
         super().__init__(p=p, seed=seed)
         self.shape = per_axis("RandomCrop", "shape", shape, (2, 3), positive=True, integer=True)
 
-    def draw(self, rng: np.random.Generator, image) -> dict:
+    def draw(self, rng: np.random.Generator, image: Image) -> dict:
         ndim = check_image("RandomCrop", image)
         crop = expand("RandomCrop", "shape", self.shape, ndim, ndim).astype(int)
         shape = np.asarray(image.shape, dtype=int)

@@ -10,14 +10,18 @@ every image, label maps included.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import numpy as np
 
+from nitrain._typing import Image
 from nitrain.transforms._ants import empty_like_image
 from nitrain.transforms._checks import integer, is_image
 from nitrain.transforms.base import BaseTransform
 
 # user-facing name -> (ANTs pixel type, numpy dtype)
-_PIXEL_TYPES = {
+_PIXEL_TYPES: dict[str, tuple[str, Any]] = {
     "float32": ("float", np.float32),
     "float64": ("double", np.float64),
     "uint8": ("unsigned char", np.uint8),
@@ -26,7 +30,7 @@ _PIXEL_TYPES = {
 _ALIASES = {"float": "float32", "double": "float64", "unsigned char": "uint8", "unsigned int": "uint32"}
 
 
-def _fn_name(fn) -> str:
+def _fn_name(fn: Callable[..., Any]) -> str:
     return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
 
 
@@ -40,7 +44,7 @@ class Astype(BaseTransform):
     image of a co-transform, label maps included.
     """
 
-    def __init__(self, dtype):
+    def __init__(self, dtype: Any) -> None:
         key = dtype
         if key is not None and not isinstance(key, str):  # np.dtype(None) would be float64
             try:
@@ -55,7 +59,7 @@ class Astype(BaseTransform):
             )
         self.dtype = key
 
-    def apply(self, image, params: dict, label: bool = False):
+    def apply(self, image: Image, params: dict, label: bool = False) -> Image:
         pixeltype, np_dtype = _PIXEL_TYPES[self.dtype]
         if image.pixeltype == pixeltype:
             return image.clone()
@@ -84,10 +88,10 @@ class AddChannel(BaseTransform):
     last (a transform after it would receive a numpy array). Label maps get the channel axis too.
     """
 
-    def __init__(self, axis: int = -1):
+    def __init__(self, axis: int = -1) -> None:
         self.axis = integer("AddChannel", "axis", axis)
 
-    def apply(self, image, params: dict, label: bool = False) -> np.ndarray:
+    def apply(self, image: Image, params: dict, label: bool = False) -> np.ndarray:
         arr = np.asarray(image.numpy(), dtype=np.float32)
         if not -arr.ndim - 1 <= self.axis <= arr.ndim:
             raise ValueError(
@@ -108,7 +112,7 @@ class LabelsToChannels(BaseTransform):
     encoded. Returns numpy, so it must be the last transform; it is applied to every image given.
     """
 
-    def __init__(self, labels=None, keep_background: bool = False):
+    def __init__(self, labels: Sequence[int] | None = None, keep_background: bool = False) -> None:
         self.keep_background = bool(keep_background)
         if labels is None:
             self.labels = None
@@ -146,7 +150,7 @@ class LabelsToChannels(BaseTransform):
             values = values[values != 0]
         return values.astype(np.float64)
 
-    def apply(self, image, params: dict, label: bool = False) -> np.ndarray:
+    def apply(self, image: Image, params: dict, label: bool = False) -> np.ndarray:
         arr = image.numpy()
         values = self._labels_of(arr)
         out = np.zeros(arr.shape + (len(values),), dtype=np.float32)
@@ -159,7 +163,7 @@ class _FunctionTransform(BaseTransform):
     """What ``CustomFunction`` and ``NumpyFunction`` share: the function, its keyword arguments and a cache
     key that is the same in every process."""
 
-    def __init__(self, fn, cache_key=None, **kwargs):
+    def __init__(self, fn: Callable[..., Any], cache_key: str | None = None, **kwargs: Any) -> None:
         name = type(self).__name__
         if not callable(fn):
             raise TypeError(f"{name}: fn must be callable, got {fn!r}")
@@ -200,7 +204,7 @@ class CustomFunction(_FunctionTransform):
     Without it the key is made from ``fn``'s code and the values it uses (see ``cache_key()``).
     """
 
-    def apply(self, image, params: dict, label: bool = False):
+    def apply(self, image: Image, params: dict, label: bool = False) -> Image:
         out = self.fn(image, **self.kwargs)
         if not is_image(out):
             raise TypeError(
@@ -220,7 +224,7 @@ class NumpyFunction(_FunctionTransform):
     Without it the key is made from ``fn``'s code and the values it uses (see ``cache_key()``).
     """
 
-    def apply(self, image, params: dict, label: bool = False):
+    def apply(self, image: Image, params: dict, label: bool = False) -> Image:
         src = image.numpy()
         result = self.fn(src, **self.kwargs)
         if not isinstance(result, np.ndarray | np.generic):
@@ -233,6 +237,7 @@ class NumpyFunction(_FunctionTransform):
                 f"NumpyFunction: {_fn_name(self.fn)} changed the shape from {src.shape} to {result.shape}; "
                 "it must return an array of the image's shape"
             )
+        dtype: np.dtype | type[np.generic]
         if result.dtype == np.bool_:
             dtype = np.uint8
         elif result.dtype in (np.float32, np.float64, np.uint8):

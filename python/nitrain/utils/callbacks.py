@@ -12,6 +12,8 @@ from __future__ import annotations
 import csv
 import math
 import os
+from collections.abc import Callable
+from typing import Any
 
 _MAX_WORDS = ("acc", "accuracy", "r2", "dice", "auc")
 
@@ -19,21 +21,21 @@ _MAX_WORDS = ("acc", "accuracy", "r2", "dice", "auc")
 class Callback:
     """Base class: override any of the hooks. ``self.trainer`` is set by the trainer before training."""
 
-    trainer = None
+    trainer: Any = None  # a ModelTrainer (or a framework trainer); Any: no import cycle
 
-    def set_trainer(self, trainer) -> None:
+    def set_trainer(self, trainer: Any) -> None:
         self.trainer = trainer
 
-    def on_train_begin(self, logs=None) -> None:
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         pass
 
-    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         pass
 
-    def on_epoch_end(self, epoch: int, logs=None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         pass
 
-    def on_train_end(self, logs=None) -> None:
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         pass
 
     @property
@@ -54,15 +56,15 @@ class _Monitor:
     """Which logged value to watch: ``monitor``, falling back to ``'loss'`` when a 'val_' key is absent
     (training without validation)."""
 
-    def __init__(self, owner: str, monitor: str, mode: str, min_delta: float = 0.0):
+    def __init__(self, owner: str, monitor: str, mode: str, min_delta: float = 0.0) -> None:
         self.owner, self.monitor, self.min_delta = owner, monitor, abs(float(min_delta))
         self.mode = _mode_for(monitor, mode)
         self.best = math.inf if self.mode == "min" else -math.inf
 
-    def reset(self):
+    def reset(self) -> None:
         self.best = math.inf if self.mode == "min" else -math.inf
 
-    def value(self, logs):
+    def value(self, logs: dict[str, Any] | None) -> float:
         logs = logs or {}
         if self.monitor in logs:
             return float(logs[self.monitor])
@@ -70,7 +72,7 @@ class _Monitor:
             return float(logs[self.monitor[4:]])
         raise KeyError(f"{self.owner}: monitor {self.monitor!r} is not in the logs {sorted(logs)}")
 
-    def improved(self, value) -> bool:
+    def improved(self, value: float) -> bool:
         if math.isnan(value):
             return False
         if self.mode == "min":
@@ -78,13 +80,13 @@ class _Monitor:
         return value > self.best + self.min_delta
 
 
-def _snapshot(trainer):
+def _snapshot(trainer: Any) -> Any:
     if hasattr(trainer, "snapshot_weights"):
         return trainer.snapshot_weights()
     return {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}  # a torch-like trainer
 
 
-def _restore(trainer, weights):
+def _restore(trainer: Any, weights: Any) -> None:
     if hasattr(trainer, "restore_weights"):
         trainer.restore_weights(weights)
     else:
@@ -107,7 +109,7 @@ class EarlyStopping(Callback):
         min_delta: float = 0.0,
         restore_best: bool = True,
         mode: str = "auto",
-    ):
+    ) -> None:
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
             raise ValueError(f"EarlyStopping: patience must be an integer >= 0, got {patience!r}")
         self._m = _Monitor("EarlyStopping", monitor, mode, min_delta)
@@ -116,17 +118,17 @@ class EarlyStopping(Callback):
         self.on_train_begin()
 
     @property
-    def best(self):
+    def best(self) -> float:
         return self._m.best
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._m.reset()
         self.wait = 0
-        self.best_epoch = None
-        self.stopped_epoch = None
-        self.best_state = None
+        self.best_epoch: int | None = None
+        self.stopped_epoch: int | None = None
+        self.best_state: Any = None
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         value = self._m.value(logs)
         if self._m.improved(value):
             self._m.best = value
@@ -141,7 +143,7 @@ class EarlyStopping(Callback):
             if self.trainer is not None:
                 self.trainer.stop_training = True
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self.stopped_epoch is not None and self.restore_best and self.best_state is not None:
             _restore(self.trainer, self.best_state)
 
@@ -156,12 +158,12 @@ class ModelCheckpoints(Callback):
     def __init__(
         self,
         freq: int | None = 25,
-        directory="checkpoints",
+        directory: str | os.PathLike[str] = "checkpoints",
         save_best: bool = False,
         monitor: str = "val_loss",
         mode: str = "auto",
         filename: str = "epoch_{epoch:03d}",
-    ):
+    ) -> None:
         if freq is not None and (isinstance(freq, bool) or not isinstance(freq, int) or freq < 1):
             raise ValueError(f"ModelCheckpoints: freq must be a positive integer or None, got {freq!r}")
         self.freq, self.directory, self.save_best = freq, os.fspath(directory), bool(save_best)
@@ -169,7 +171,7 @@ class ModelCheckpoints(Callback):
         self._m = _Monitor("ModelCheckpoints", monitor, mode)
         self.saved: list[str] = []
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._m.reset()
 
     @property
@@ -181,12 +183,12 @@ class ModelCheckpoints(Callback):
         name = stem if stem.endswith(suffix) else stem.removesuffix(".pt") + suffix
         return os.path.join(self.directory, name)
 
-    def _save(self, path):
+    def _save(self, path: str) -> None:
         out = self.trainer.save_checkpoint(path)
         if out is not None and out not in self.saved:
             self.saved.append(out)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         done = epoch + 1
         if self.freq is not None and done % self.freq == 0 and self._is_main:
             self._save(self._name(self.filename.format(epoch=done)))
@@ -209,7 +211,7 @@ class LRScheduler(Callback):
     other callables as epoch functions. Factories build torch schedulers, so they need a torch trainer; with
     keras give a function."""
 
-    def __init__(self, schedule, kind: str = "auto"):
+    def __init__(self, schedule: Callable[..., Any], kind: str = "auto") -> None:
         if not callable(schedule):
             raise TypeError(f"LRScheduler: schedule must be callable, got {schedule!r}")
         if kind not in ("auto", "function", "factory"):
@@ -218,9 +220,9 @@ class LRScheduler(Callback):
             target = getattr(schedule, "func", schedule)
             kind = "factory" if isinstance(target, type) else "function"
         self.schedule, self.kind = schedule, kind
-        self.scheduler = None
+        self.scheduler: Any = None
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         if self.kind == "factory":
             import warnings
 
@@ -238,7 +240,7 @@ class LRScheduler(Callback):
                 for _ in range(getattr(self.trainer, "initial_epoch", 0)):
                     self.scheduler.step()
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self.kind == "function":
             lr = float(self.schedule(epoch))
             if not lr > 0:
@@ -249,7 +251,7 @@ class LRScheduler(Callback):
                 for group in self.trainer.optimizer.param_groups:
                     group["lr"] = lr
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self.kind == "factory" and self.scheduler is not None:
             self.scheduler.step()
 
@@ -258,11 +260,11 @@ class CSVLogger(Callback):
     """Append one row per epoch to ``path``: 'epoch' (1-based) and the logged values, a header first.
     ``append=True`` keeps an existing file (for resumed runs). Only rank 0 writes."""
 
-    def __init__(self, path, append: bool = False, separator: str = ","):
+    def __init__(self, path: str | os.PathLike[str], append: bool = False, separator: str = ",") -> None:
         self.path, self.append, self.separator = os.fspath(path), bool(append), separator
-        self._keys = None
+        self._keys: list[str] | None = None
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._keys = None
         if not self._is_main:
             return
@@ -276,15 +278,14 @@ class CSVLogger(Callback):
         else:
             open(self.path, "w").close()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if not self._is_main:
             return
         logs = dict(logs or {})
         write_header = self._keys is None
-        if write_header:
-            self._keys = list(logs)
+        keys = self._keys = list(logs) if self._keys is None else self._keys
         with open(self.path, "a", newline="") as f:
             w = csv.writer(f, delimiter=self.separator)
             if write_header:
-                w.writerow(["epoch", *self._keys])
-            w.writerow([epoch + 1, *(logs.get(k, "") for k in self._keys)])
+                w.writerow(["epoch", *keys])
+            w.writerow([epoch + 1, *(logs.get(k, "") for k in keys)])

@@ -7,11 +7,13 @@ in the torch model of the same name (and hence the same dense-layer widths and p
 
 from __future__ import annotations
 
+from typing import Any
+
 from nitrain._frameworks import require_keras
 from nitrain.models._plans import NORMS
 
-keras = require_keras("nitrain.models.keras")
-layers = keras.layers
+keras: Any = require_keras("nitrain.models.keras")
+layers: Any = keras.layers
 
 #: torch's defaults: BatchNorm momentum 0.1 (keras counts it the other way round) and eps 1e-5 everywhere.
 BN_MOMENTUM = 0.9

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from nitrain.models import _plans
 from nitrain.models.keras._layers import (
     conv,
@@ -16,7 +19,9 @@ from nitrain.models.keras._layers import (
 )
 
 
-def build(input_image_size, number_of_outcomes: int, mode: str, dim: int, **options):
+def build(
+    input_image_size: Sequence[int], number_of_outcomes: int, mode: str, dim: int, **options: Any
+) -> Any:
     """AlexNet; the options, their defaults and checks are ``_plans.alexnet``'s."""
     p = _plans.alexnet(input_image_size, number_of_outcomes, mode, dim, **options)
     f, units = p.filters, p.dense_units

@@ -9,6 +9,8 @@ Both models return the reconstruction and carry their halves as the sub-models `
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 from nitrain.models import _plans
 from nitrain.models.keras._layers import (
@@ -23,11 +25,11 @@ from nitrain.models.keras._layers import (
 )
 
 
-def _output_activation(mode: str):
+def _output_activation(mode: str) -> str:
     return "sigmoid" if mode == "sigmoid" else "linear"
 
 
-def _join(encoder, decoder, name: str):
+def _join(encoder: Any, decoder: Any, name: str) -> Any:
     inputs = keras.Input(shape=encoder.input_shape[1:], name=encoder.inputs[0].name)
     model = keras.Model(inputs, decoder(encoder(inputs)), name=name)
     model.encoder = encoder
@@ -35,7 +37,9 @@ def _join(encoder, decoder, name: str):
     return model
 
 
-def build_dense(input_image_size, number_of_outcomes: int, mode: str, dim: None, **options):
+def build_dense(
+    input_image_size: Sequence[int], number_of_outcomes: int, mode: str, dim: None, **options: Any
+) -> Any:
     """Dense autoencoder; the options, their defaults and checks are ``_plans.autoencoder``'s."""
     p = _plans.autoencoder(input_image_size, number_of_outcomes, mode, dim, **options)
     units = p.units
@@ -52,7 +56,9 @@ def build_dense(input_image_size, number_of_outcomes: int, mode: str, dim: None,
     return _join(encoder, decoder, "autoencoder")
 
 
-def build_conv(input_image_size, number_of_outcomes: int, mode: str, dim: int, **options):
+def build_conv(
+    input_image_size: Sequence[int], number_of_outcomes: int, mode: str, dim: int, **options: Any
+) -> Any:
     """Convolutional autoencoder; the options, their defaults and checks are ``_plans.conv_autoencoder``'s."""
     p = _plans.conv_autoencoder(input_image_size, number_of_outcomes, mode, dim, **options)
     f, spatial, bottom = p.filters, p.spatial, p.bottom

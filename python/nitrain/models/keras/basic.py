@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from nitrain.models import _plans
 from nitrain.models.keras._layers import (
     conv,
@@ -17,7 +20,9 @@ from nitrain.models.keras._layers import (
 )
 
 
-def build(input_image_size, number_of_outcomes: int, mode: str, dim: int, **options):
+def build(
+    input_image_size: Sequence[int], number_of_outcomes: int, mode: str, dim: int, **options: Any
+) -> Any:
     """Basic CNN; the options, their defaults and checks are ``_plans.basic``'s."""
     p = _plans.basic(input_image_size, number_of_outcomes, mode, dim, **options)
     inputs = x = image_input(p.spatial, p.channels)

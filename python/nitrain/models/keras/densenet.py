@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from nitrain.models import _plans
 from nitrain.models.keras._layers import (
     avg_pool,
@@ -18,13 +21,15 @@ from nitrain.models.keras._layers import (
 )
 
 
-def _dense_layer(x, dim: int, growth_rate: int, bn_size: int, dropout: float):
+def _dense_layer(x: Any, dim: int, growth_rate: int, bn_size: int, dropout: float) -> Any:
     y = conv(relu(batch_norm(x)), dim, bn_size * growth_rate, 1, bias=False)
     y = conv(relu(batch_norm(y)), dim, growth_rate, 3, padding=1, bias=False)
     return layers.Concatenate(axis=-1)([x, layers.Dropout(dropout)(y)])
 
 
-def build(input_image_size, number_of_outcomes: int, mode: str, dim: int, **options):
+def build(
+    input_image_size: Sequence[int], number_of_outcomes: int, mode: str, dim: int, **options: Any
+) -> Any:
     """DenseNet; the options, their defaults and checks are ``_plans.densenet``'s."""
     p = _plans.densenet(input_image_size, number_of_outcomes, mode, dim, **options)
     inputs = image_input(p.spatial, p.channels)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from nitrain.models import _plans
 from nitrain.models.keras._layers import (
     batch_norm,
@@ -16,7 +19,7 @@ from nitrain.models.keras._layers import (
 )
 
 
-def _block(x, dim: int, width: int, stride: int, bottleneck: bool):
+def _block(x: Any, dim: int, width: int, stride: int, bottleneck: bool) -> Any:
     c_in = x.shape[-1]
     c_out = width * (4 if bottleneck else 1)
     if bottleneck:
@@ -32,7 +35,9 @@ def _block(x, dim: int, width: int, stride: int, bottleneck: bool):
     return relu(layers.Add()([y, shortcut]))
 
 
-def build(input_image_size, number_of_outcomes: int, mode: str, dim: int, **options):
+def build(
+    input_image_size: Sequence[int], number_of_outcomes: int, mode: str, dim: int, **options: Any
+) -> Any:
     """ResNet; the options, their defaults and checks are ``_plans.resnet``'s."""
     p = _plans.resnet(input_image_size, number_of_outcomes, mode, dim, **options)
     inputs = image_input(p.spatial, p.channels)

@@ -8,6 +8,9 @@ their skip connection's size, so spatial sizes need not be divisible by ``2 ** (
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from nitrain.models import _plans
 from nitrain.models.keras._layers import (
     _nd,
@@ -22,14 +25,16 @@ from nitrain.models.keras._layers import (
 )
 
 
-def _double_conv(x, dim: int, filters: int, bn: bool, dropout: float):
+def _double_conv(x: Any, dim: int, filters: int, bn: bool, dropout: float) -> Any:
     for _ in range(2):
         x = conv(x, dim, filters, 3, padding=1, bias=not bn)
         x = relu(batch_norm(x) if bn else x)
     return layers.Dropout(dropout)(x) if dropout else x
 
 
-def build(input_image_size, number_of_outcomes: int, mode: str, dim: int, **options):
+def build(
+    input_image_size: Sequence[int], number_of_outcomes: int, mode: str, dim: int, **options: Any
+) -> Any:
     """U-Net; the options, their defaults and checks are ``_plans.unet``'s."""
     p = _plans.unet(input_image_size, number_of_outcomes, mode, dim, **options)
     inputs = x = image_input(p.spatial, p.channels)

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from nitrain.models import _plans
 from nitrain.models.keras._layers import (
     batch_norm,
@@ -17,7 +20,9 @@ from nitrain.models.keras._layers import (
 )
 
 
-def build(input_image_size, number_of_outcomes: int, mode: str, dim: int, **options):
+def build(
+    input_image_size: Sequence[int], number_of_outcomes: int, mode: str, dim: int, **options: Any
+) -> Any:
     """VGG; the options, their defaults and checks are ``_plans.vgg``'s."""
     p = _plans.vgg(input_image_size, number_of_outcomes, mode, dim, **options)
     inputs = x = image_input(p.spatial, p.channels)

@@ -4,6 +4,9 @@ position embeddings, pre-norm transformer layers and a linear head on the class 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from nitrain.models import _plans
 from nitrain.models.keras._layers import (
     EPS,
@@ -17,7 +20,7 @@ from nitrain.models.keras._layers import (
 )
 
 
-def _encoder_layer(x, embed_dim: int, heads: int, mlp_dim: int, dropout: float):
+def _encoder_layer(x: Any, embed_dim: int, heads: int, mlp_dim: int, dropout: float) -> Any:
     """torch's ``TransformerEncoderLayer(norm_first=True, activation='gelu')``."""
     h = layers.LayerNormalization(epsilon=EPS)(x)
     h = layers.MultiHeadAttention(heads, embed_dim // heads, dropout=dropout)(h, h)
@@ -28,7 +31,9 @@ def _encoder_layer(x, embed_dim: int, heads: int, mlp_dim: int, dropout: float):
     return layers.Add()([x, layers.Dropout(dropout)(h)])
 
 
-def build(input_image_size, number_of_outcomes: int, mode: str, dim: int, **options):
+def build(
+    input_image_size: Sequence[int], number_of_outcomes: int, mode: str, dim: int, **options: Any
+) -> Any:
     """Vision transformer; the options, their defaults and checks are ``_plans.vit``'s."""
     p = _plans.vit(input_image_size, number_of_outcomes, mode, dim, **options)
     e, n_patches = p.embed_dim, p.n_patches

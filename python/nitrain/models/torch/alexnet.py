@@ -6,13 +6,18 @@ convolution has an 11-voxel kernel with stride 4).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from torch import nn
 
 from nitrain.models import _plans
 from nitrain.models.torch._layers import Classifier, conv, init_weights, max_pool, output_activation
 
 
-def build(input_image_size, number_of_outcomes: int, mode: str, dim: int, **options):
+def build(
+    input_image_size: Sequence[int], number_of_outcomes: int, mode: str, dim: int, **options: Any
+) -> nn.Module:
     """AlexNet; the options, their defaults and checks are ``_plans.alexnet``'s."""
     p = _plans.alexnet(input_image_size, number_of_outcomes, mode, dim, **options)
     channels, f, ps = p.channels, p.filters, p.pool_size

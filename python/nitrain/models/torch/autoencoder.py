@@ -9,6 +9,8 @@ the output has the input's shape.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -61,7 +63,9 @@ class DenseAutoencoder(NitrainNet):
         return self.decode(self.encode(x))
 
 
-def build_dense(input_image_size, number_of_outcomes: int, mode: str, dim: None, **options):
+def build_dense(
+    input_image_size: Sequence[int], number_of_outcomes: int, mode: str, dim: None, **options: Any
+) -> nn.Module:
     """Dense autoencoder; the options, their defaults and checks are ``_plans.autoencoder``'s."""
     p = _plans.autoencoder(input_image_size, number_of_outcomes, mode, dim, **options)
     model = DenseAutoencoder(p.units, p.mode, p.activation)
@@ -70,7 +74,16 @@ def build_dense(input_image_size, number_of_outcomes: int, mode: str, dim: None,
 
 
 class ConvAutoencoder(NitrainNet):
-    def __init__(self, dim, spatial, channels, mode, filters, latent_dim, bottom):
+    def __init__(
+        self,
+        dim: int,
+        spatial: Sequence[int],
+        channels: int,
+        mode: str,
+        filters: Sequence[int],
+        latent_dim: int,
+        bottom: Sequence[int],
+    ) -> None:
         super().__init__(dim, channels)
         self.spatial = tuple(spatial)
         enc: list[nn.Module] = []
@@ -106,14 +119,17 @@ class ConvAutoencoder(NitrainNet):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         y = self.decoder(z)
-        y = y[(slice(None), slice(None), *(slice(0, s) for s in self.spatial))]
+        crop = (slice(None), slice(None), *(slice(0, s) for s in self.spatial))
+        y = y[crop]
         return self.activation(y)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
 
 
-def build_conv(input_image_size, number_of_outcomes: int, mode: str, dim: int, **options):
+def build_conv(
+    input_image_size: Sequence[int], number_of_outcomes: int, mode: str, dim: int, **options: Any
+) -> nn.Module:
     """Convolutional autoencoder; the options, their defaults and checks are ``_plans.conv_autoencoder``'s."""
     p = _plans.conv_autoencoder(input_image_size, number_of_outcomes, mode, dim, **options)
     model = ConvAutoencoder(dim, p.spatial, p.channels, p.mode, p.filters, p.latent_dim, p.bottom)

@@ -5,6 +5,9 @@ Each block halves the image, so every spatial size must be >= 2 ** len(filters) 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from torch import nn
 
 from nitrain.models import _plans
@@ -18,7 +21,9 @@ from nitrain.models.torch._layers import (
 )
 
 
-def build(input_image_size, number_of_outcomes: int, mode: str, dim: int, **options):
+def build(
+    input_image_size: Sequence[int], number_of_outcomes: int, mode: str, dim: int, **options: Any
+) -> nn.Module:
     """Basic CNN; the options, their defaults and checks are ``_plans.basic``'s."""
     p = _plans.basic(input_image_size, number_of_outcomes, mode, dim, **options)
     layers: list[nn.Module] = []

@@ -6,6 +6,9 @@ A stride-2 stem and a stride-2 max pool, then one halving per transition: every 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -38,7 +41,9 @@ class _DenseLayer(nn.Module):
         return torch.cat([x, self.dropout(self.body(x))], dim=1)
 
 
-def build(input_image_size, number_of_outcomes: int, mode: str, dim: int, **options):
+def build(
+    input_image_size: Sequence[int], number_of_outcomes: int, mode: str, dim: int, **options: Any
+) -> nn.Module:
     """DenseNet; the options, their defaults and checks are ``_plans.densenet``'s."""
     p = _plans.densenet(input_image_size, number_of_outcomes, mode, dim, **options)
     base, blocks, gr = p.base_filters, p.block_config, p.growth_rate

@@ -6,6 +6,9 @@ be >= 32. Features are globally average pooled before the linear head.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -48,7 +51,9 @@ class _Block(nn.Module):
         return torch.relu(self.body(x) + self.shortcut(x))
 
 
-def build(input_image_size, number_of_outcomes: int, mode: str, dim: int, **options):
+def build(
+    input_image_size: Sequence[int], number_of_outcomes: int, mode: str, dim: int, **options: Any
+) -> nn.Module:
     """ResNet; the options, their defaults and checks are ``_plans.resnet``'s."""
     p = _plans.resnet(input_image_size, number_of_outcomes, mode, dim, **options)
     base = p.base_filters

@@ -8,6 +8,9 @@ the loss), probabilities for 'sigmoid', linear values for 'regression'.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -37,7 +40,16 @@ def _double_conv(dim: int, c_in: int, c_out: int, bn: bool, dropout: float) -> n
 
 
 class UNet(NitrainNet):
-    def __init__(self, dim, channels, outcomes, mode, filters, bn, dropout):
+    def __init__(
+        self,
+        dim: int,
+        channels: int,
+        outcomes: int,
+        mode: str,
+        filters: Sequence[int],
+        bn: bool,
+        dropout: float,
+    ) -> None:
         super().__init__(dim, channels)
         self.down = nn.ModuleList()
         c = channels
@@ -74,7 +86,9 @@ class UNet(NitrainNet):
         return self.out(x)
 
 
-def build(input_image_size, number_of_outcomes: int, mode: str, dim: int, **options):
+def build(
+    input_image_size: Sequence[int], number_of_outcomes: int, mode: str, dim: int, **options: Any
+) -> nn.Module:
     """U-Net; the options, their defaults and checks are ``_plans.unet``'s."""
     p = _plans.unet(input_image_size, number_of_outcomes, mode, dim, **options)
     model = UNet(dim, p.channels, p.outcomes, p.mode, p.filters, p.batch_norm, p.dropout)

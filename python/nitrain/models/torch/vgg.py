@@ -6,6 +6,9 @@ Five halvings, so every spatial size must be >= 32. Features are adaptively pool
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from torch import nn
 
 from nitrain.models import _plans
@@ -19,7 +22,9 @@ from nitrain.models.torch._layers import (
 )
 
 
-def build(input_image_size, number_of_outcomes: int, mode: str, dim: int, **options):
+def build(
+    input_image_size: Sequence[int], number_of_outcomes: int, mode: str, dim: int, **options: Any
+) -> nn.Module:
     """VGG; the options, their defaults and checks are ``_plans.vgg``'s."""
     p = _plans.vgg(input_image_size, number_of_outcomes, mode, dim, **options)
     layers: list[nn.Module] = []

@@ -6,6 +6,9 @@ Every spatial size must be a multiple of ``patch_size`` (and at least one patch)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -38,6 +41,8 @@ class ViT(NitrainNet):
         return self.head(self.norm(self.encoder(tokens))[:, 0])
 
 
-def build(input_image_size, number_of_outcomes: int, mode: str, dim: int, **options):
+def build(
+    input_image_size: Sequence[int], number_of_outcomes: int, mode: str, dim: int, **options: Any
+) -> nn.Module:
     """Vision transformer; the options, their defaults and checks are ``_plans.vit``'s."""
     return ViT(_plans.vit(input_image_size, number_of_outcomes, mode, dim, **options))

@@ -8,6 +8,8 @@ backend is built."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -68,6 +70,7 @@ class KerasBackend:
         self._keras_callbacks = [cb for cb in callbacks if is_keras_callback(cb)]
         self._forward_to: list = []  # keras callbacks that get batch hooks, during fit
         self.device = device
+        self._device_scope: Callable[[], contextlib.AbstractContextManager[Any]]
         if device in ("auto", None):
             self._device_scope = contextlib.nullcontext
         else:

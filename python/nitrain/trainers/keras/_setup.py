@@ -4,6 +4,7 @@ the keras callback that forwards batch hooks. keras is imported inside the funct
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from nitrain._frameworks import declared_channels, is_keras_model, require_keras
 from nitrain.trainers._common import describe
@@ -121,7 +122,7 @@ def inner_callback(bar, forward_to):
     """The one keras callback of each inner ``model.fit`` / ``model.evaluate``: moves the tqdm ``bar`` and
     hands the batch hooks (and, for validation, ``on_test_begin`` / ``on_test_end``) to the user's keras
     callbacks ``forward_to``; their train and epoch hooks come from the trainer's epoch loop."""
-    keras = require_keras("ModelTrainer")
+    keras: Any = require_keras("ModelTrainer")
     hooks = (
         "on_train_batch_begin",
         "on_train_batch_end",

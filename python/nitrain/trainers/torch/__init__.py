@@ -51,7 +51,8 @@ def make_optimizer(optimizer, params, lr):
     if isinstance(optimizer, torch.optim.Optimizer):
         return optimizer
     if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer):
-        return optimizer(params, lr=lr)
+        # every torch optimizer takes lr; the base class's __init__ (what the stub knows) takes defaults
+        return optimizer(params, lr=lr)  # type: ignore[call-arg]
     if callable(optimizer):  # a factory such as functools.partial(torch.optim.SGD, momentum=0.5)
         opt = optimizer(params, lr=lr)
         if not isinstance(opt, torch.optim.Optimizer):

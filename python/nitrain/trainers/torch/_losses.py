@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from nitrain.trainers._objectives import CLASS_LOSSES, UserMetric, callable_name, class_targets, loss_key
@@ -107,7 +109,7 @@ def _cross_entropy(out, y):
     return torch.nn.functional.cross_entropy(out, class_targets(OPS, out, y))
 
 
-_ELEMENTWISE = {
+_ELEMENTWISE: dict[str, Callable[..., torch.Tensor]] = {
     "mse": torch.nn.functional.mse_loss,
     "mae": torch.nn.functional.l1_loss,
     "l1": torch.nn.functional.l1_loss,

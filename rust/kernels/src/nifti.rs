@@ -29,25 +29,9 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::ptr::NonNull;
 
-use libdeflate_sys as ld;
-use thiserror::Error;
-
 use crate::buffers::{self, AlignedBuf};
-
-/// Why a file could not be read. Each message names the file.
-#[derive(Debug, Error)]
-pub enum NiftiError {
-    /// The file could not be opened or read.
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file is short, or its compressed data or checksums do not match.
-    #[error("{path}: {msg}")]
-    Damaged { path: String, msg: String },
-}
+use crate::KernelError;
+use libdeflate_sys as ld;
 
 /// A failure before the file name is attached.
 enum Fault {
@@ -1142,13 +1126,13 @@ pub enum Outcome {
 }
 
 /// Read `path` (`.nii`, or gzip-compressed when its name ends in `.gz`) as `ants.image_read` would.
-pub fn read(path: &Path, sform_permissive: bool) -> Result<Outcome, NiftiError> {
+pub fn read(path: &Path, sform_permissive: bool) -> Result<Outcome, KernelError> {
     let name = path.display().to_string();
     match read_inner(path, sform_permissive) {
         Ok(image) => Ok(Outcome::Image(Box::new(image))),
         Err(Fault::Unsupported(why)) => Ok(Outcome::Unsupported(why)),
-        Err(Fault::Io(source)) => Err(NiftiError::Io { path: name, source }),
-        Err(Fault::Damaged(msg)) => Err(NiftiError::Damaged { path: name, msg }),
+        Err(Fault::Io(source)) => Err(KernelError::NiftiIo { path: name, source }),
+        Err(Fault::Damaged(msg)) => Err(KernelError::NiftiDamaged { path: name, msg }),
     }
 }
 
@@ -1822,7 +1806,7 @@ mod tests {
         assert!(msg.ends_with("the file is empty"), "{msg}");
         assert!(matches!(
             read(Path::new("/nonexistent/x.nii"), false),
-            Err(NiftiError::Io { .. })
+            Err(KernelError::NiftiIo { .. })
         ));
     }
 

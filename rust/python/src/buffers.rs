@@ -1,11 +1,11 @@
-//! New arrays over recycled buffers (`crate::buffers`), for the images and batches the kernels write.
+//! New arrays over recycled buffers (`nitrain_kernels::buffers`), for the images and batches the kernels write.
 
 use ndarray::{ArrayView, IxDyn, ShapeBuilder};
 use numpy::{Element, PyArrayDyn};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::buffers::{self, AlignedBuf};
+use nitrain_kernels::buffers::{self, AlignedBuf};
 
 /// Owns the memory of arrays made by `empty_array`; gives it back for reuse when the last one dies.
 #[pyclass(frozen, module = "nitrain._core")]

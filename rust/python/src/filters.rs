@@ -2,14 +2,13 @@
 
 use num_traits::{AsPrimitive, Float};
 use numpy::{Element, PyReadonlyArrayDyn};
-use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 
-use super::arrays::{for_in_dtype, in_dtype, kernel_err, out_dtype, OutDtype};
-use super::intensity::{pointwise, Pointwise};
-use super::sampling::borrow_out;
-use crate::kernels::{noise, occlude, smooth, Pixel};
-use crate::pool;
+use crate::arrays::{for_in_dtype, in_dtype, kernel_err, out_dtype, OutDtype};
+use crate::intensity::{pointwise, Pointwise};
+use crate::sampling::borrow_out;
+use nitrain_kernels::pool;
+use nitrain_kernels::{noise, occlude, smooth, Pixel};
 
 /// `out = image + sd * N(0, 1)`, the deviates a function of `(seed, stream, voxel index)` only.
 #[pyfunction]
@@ -70,7 +69,7 @@ where
     let mut out_b = borrow_out::<O>("gaussian smoothing", out)?;
     let src = arr.as_array();
     let dst = out_b.as_array_mut();
-    let pool = pool::pool().map_err(PyRuntimeError::new_err)?;
+    let pool = pool::pool().map_err(kernel_err)?;
     py.detach(|| pool.install(|| smooth::gaussian(src, dst, sigma, truncate)))
         .map_err(kernel_err)
 }
@@ -121,7 +120,7 @@ where
             "{OP}: expected a 2-D or 3-D image, got {dims}-D"
         )));
     }
-    let view = super::arrays::view3(arr.as_array())?;
+    let view = crate::arrays::view3(arr.as_array())?;
     let table = origins.as_array();
     if size.len() != dims || table.ncols() != dims || size.contains(&0) {
         return Err(PyValueError::new_err(format!(
@@ -147,10 +146,10 @@ where
     let mut size3 = [1usize; 3];
     size3[..dims].copy_from_slice(size);
     let mut out_b = borrow_out::<O>(OP, out)?;
-    let out_v = super::arrays::out_view(OP, out_b.as_array_mut(), dims + 1, 4)?
+    let out_v = crate::arrays::out_view(OP, out_b.as_array_mut(), dims + 1, 4)?
         .into_dimensionality::<ndarray::Ix4>()
         .map_err(|e| PyValueError::new_err(format!("{OP}: {e}")))?;
-    let pool = pool::pool().map_err(PyRuntimeError::new_err)?;
+    let pool = pool::pool().map_err(kernel_err)?;
     let fill: O = value.as_();
     py.detach(|| pool.install(|| occlude::occluded_copies(view, &list, size3, fill, out_v)))
         .map_err(kernel_err)
@@ -211,10 +210,10 @@ pub fn add_noise_to_blocks(
     macro_rules! run {
         ($o:ty) => {{
             let mut b = borrow_out::<$o>(OP, &batch)?;
-            let view = super::arrays::out_view(OP, b.as_array_mut(), dims + 1, 4)?
+            let view = crate::arrays::out_view(OP, b.as_array_mut(), dims + 1, 4)?
                 .into_dimensionality::<ndarray::Ix4>()
                 .map_err(|e| PyValueError::new_err(format!("{OP}: {e}")))?;
-            let pool = pool::pool().map_err(PyRuntimeError::new_err)?;
+            let pool = pool::pool().map_err(kernel_err)?;
             py.detach(|| {
                 pool.install(|| noise::add_gaussian_to_blocks(view, &origins3, &shapes3, &ops))
             })

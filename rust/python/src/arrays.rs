@@ -7,11 +7,8 @@ use numpy::{
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::kernels::{fmt_shape, KernelError};
-
-pub fn kernel_err(e: KernelError) -> PyErr {
-    PyValueError::new_err(e.to_string())
-}
+pub use crate::error::kernel_err;
+use nitrain_kernels::fmt_shape;
 
 /// Element types accepted as input images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,14 +27,14 @@ pub enum InDtype {
 macro_rules! for_in_dtype {
     ($tin:expr, $f:ident::<_ $(, $o:ty)?>($($arg:expr),*)) => {
         match $tin {
-            $crate::bindings::arrays::InDtype::F32 => $f::<f32 $(, $o)?>($($arg),*),
-            $crate::bindings::arrays::InDtype::F64 => $f::<f64 $(, $o)?>($($arg),*),
-            $crate::bindings::arrays::InDtype::I8 => $f::<i8 $(, $o)?>($($arg),*),
-            $crate::bindings::arrays::InDtype::U8 => $f::<u8 $(, $o)?>($($arg),*),
-            $crate::bindings::arrays::InDtype::I16 => $f::<i16 $(, $o)?>($($arg),*),
-            $crate::bindings::arrays::InDtype::U16 => $f::<u16 $(, $o)?>($($arg),*),
-            $crate::bindings::arrays::InDtype::I32 => $f::<i32 $(, $o)?>($($arg),*),
-            $crate::bindings::arrays::InDtype::U32 => $f::<u32 $(, $o)?>($($arg),*),
+            $crate::arrays::InDtype::F32 => $f::<f32 $(, $o)?>($($arg),*),
+            $crate::arrays::InDtype::F64 => $f::<f64 $(, $o)?>($($arg),*),
+            $crate::arrays::InDtype::I8 => $f::<i8 $(, $o)?>($($arg),*),
+            $crate::arrays::InDtype::U8 => $f::<u8 $(, $o)?>($($arg),*),
+            $crate::arrays::InDtype::I16 => $f::<i16 $(, $o)?>($($arg),*),
+            $crate::arrays::InDtype::U16 => $f::<u16 $(, $o)?>($($arg),*),
+            $crate::arrays::InDtype::I32 => $f::<i32 $(, $o)?>($($arg),*),
+            $crate::arrays::InDtype::U32 => $f::<u32 $(, $o)?>($($arg),*),
         }
     };
 }

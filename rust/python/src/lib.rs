@@ -1,7 +1,9 @@
-//! Thin glue between Python and the kernels: check arguments, take array views, release the GIL, run.
+//! `nitrain._core`: the extension module. This crate only binds `nitrain-kernels` to Python: check
+//! arguments, take array views, release the GIL, run the kernel, map its error (`error.rs`).
 
 pub mod arrays;
 pub mod buffers;
+pub mod error;
 pub mod filters;
 pub mod intensity;
 pub mod nifti;
@@ -9,6 +11,12 @@ pub mod sampling;
 pub mod threads;
 
 use pyo3::prelude::*;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    register(m)
+}
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sampling::gather_slices, m)?)?;

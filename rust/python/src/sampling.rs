@@ -3,15 +3,15 @@
 use ndarray::{ArrayView2, Ix3, Ix4};
 use num_traits::AsPrimitive;
 use numpy::{Element, PyReadonlyArray2, PyReadwriteArrayDyn};
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
-use super::arrays::{
+use crate::arrays::{
     borrow_images, for_in_dtype, in_dtype, kernel_err, out_dtype, out_view, view3, InDtype,
     OutDtype,
 };
-use crate::kernels::{patch, slice, Pixel};
-use crate::pool;
+use nitrain_kernels::pool;
+use nitrain_kernels::{patch, slice, Pixel};
 
 /// Call `$f::<In, Out>(args)` for the runtime dtypes `$tin`, `$tout`.
 macro_rules! dispatch {
@@ -46,7 +46,7 @@ pub(crate) fn borrow_out<'py, O: Element>(
 }
 
 fn the_pool() -> PyResult<std::sync::Arc<rayon::ThreadPool>> {
-    pool::pool().map_err(PyRuntimeError::new_err)
+    pool::pool().map_err(kernel_err)
 }
 
 /// Copy slices `index[n] = (image, slice)` along `axis` into `out[n]`.

@@ -5,41 +5,39 @@ use std::sync::{Arc, RwLock};
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
+use crate::KernelError;
+
 static POOL: RwLock<Option<Arc<ThreadPool>>> = RwLock::new(None);
 
 /// Threads requested by the environment: `NITRAIN_NUM_THREADS` if it is a positive integer, else the
 /// number of CPUs available to this process.
-pub fn threads_from_env() -> Result<usize, String> {
+pub fn threads_from_env() -> Result<usize, KernelError> {
     match std::env::var("NITRAIN_NUM_THREADS") {
         Ok(v) if !v.trim().is_empty() => match v.trim().parse::<usize>() {
             Ok(n) if n > 0 => Ok(n),
-            _ => Err(format!(
-                "NITRAIN_NUM_THREADS must be a positive integer, got {v:?}"
-            )),
+            _ => Err(KernelError::ThreadsEnv(v)),
         },
         _ => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
     }
 }
 
-fn build(n: usize) -> Result<Arc<ThreadPool>, String> {
+fn build(n: usize) -> Result<Arc<ThreadPool>, KernelError> {
     ThreadPoolBuilder::new()
         .num_threads(n)
         .thread_name(|i| format!("nitrain-{i}"))
         .build()
         .map(Arc::new)
-        .map_err(|e| format!("could not start a pool of {n} threads: {e}"))
+        .map_err(|source| KernelError::PoolStart { n, source })
 }
 
 /// The current pool, created on first use.
-pub fn pool() -> Result<Arc<ThreadPool>, String> {
+pub fn pool() -> Result<Arc<ThreadPool>, KernelError> {
     if let Ok(guard) = POOL.read() {
         if let Some(p) = guard.as_ref() {
             return Ok(Arc::clone(p));
         }
     }
-    let mut guard = POOL
-        .write()
-        .map_err(|_| "thread pool lock poisoned".to_string())?;
+    let mut guard = POOL.write().map_err(|_| KernelError::PoolPoisoned)?;
     if let Some(p) = guard.as_ref() {
         return Ok(Arc::clone(p));
     }
@@ -49,22 +47,20 @@ pub fn pool() -> Result<Arc<ThreadPool>, String> {
 }
 
 /// Replace the pool with one of `n` threads (`None`: back to the environment's choice).
-pub fn set_num_threads(n: Option<usize>) -> Result<usize, String> {
+pub fn set_num_threads(n: Option<usize>) -> Result<usize, KernelError> {
     let n = match n {
-        Some(0) => return Err("num_threads must be at least 1, got 0".to_string()),
+        Some(0) => return Err(KernelError::ZeroThreads),
         Some(n) => n,
         None => threads_from_env()?,
     };
     let p = build(n)?;
-    let mut guard = POOL
-        .write()
-        .map_err(|_| "thread pool lock poisoned".to_string())?;
+    let mut guard = POOL.write().map_err(|_| KernelError::PoolPoisoned)?;
     *guard = Some(p);
     Ok(n)
 }
 
 /// Size of the current pool.
-pub fn num_threads() -> Result<usize, String> {
+pub fn num_threads() -> Result<usize, KernelError> {
     pool().map(|p| p.current_num_threads())
 }
 

@@ -1,38 +1,16 @@
-//! Binding for reading NIfTI files (`kernels::nifti`): the file is read and verified without the GIL, into
-//! a recycled buffer that becomes the image's voxels.
+//! Binding for reading NIfTI files (`nitrain_kernels::nifti`): the file is read and verified without the
+//! GIL, into a recycled buffer that becomes the image's voxels.
 
 use std::path::PathBuf;
 
 use ndarray::{ArrayView, IxDyn, ShapeBuilder};
 use numpy::PyArrayDyn;
-use pyo3::create_exception;
-use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyPermissionError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::buffers::{self, AlignedBuf};
-use crate::kernels::nifti::{self, NiftiError, Outcome};
-
-create_exception!(
-    nitrain._core,
-    NiftiDamagedError,
-    PyOSError,
-    "A NIfTI file is short, or its compressed data or checksums do not match."
-);
-
-impl From<NiftiError> for PyErr {
-    fn from(e: NiftiError) -> PyErr {
-        let msg = e.to_string();
-        match &e {
-            NiftiError::Io { source, .. } => match source.kind() {
-                std::io::ErrorKind::NotFound => PyFileNotFoundError::new_err(msg),
-                std::io::ErrorKind::PermissionDenied => PyPermissionError::new_err(msg),
-                _ => PyOSError::new_err(msg),
-            },
-            NiftiError::Damaged { .. } => NiftiDamagedError::new_err(msg),
-        }
-    }
-}
+use crate::error::{NiftiDamagedError, PyKernelError};
+use nitrain_kernels::buffers::{self, AlignedBuf};
+use nitrain_kernels::nifti::{self, Outcome};
 
 /// Owns the memory of an image read here; gives it back for reuse when the array dies.
 #[pyclass(frozen, module = "nitrain._core")]
@@ -65,7 +43,9 @@ fn sform_permissive() -> bool {
 #[pyfunction]
 pub fn read_nifti<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyDict>> {
     let permissive = sform_permissive();
-    let outcome = py.detach(|| nifti::read(&path, permissive))?;
+    let outcome = py
+        .detach(|| nifti::read(&path, permissive))
+        .map_err(PyKernelError)?;
     let out = PyDict::new(py);
     let img = match outcome {
         Outcome::Unsupported(why) => {

@@ -1,5 +1,8 @@
-//! Pure-Rust kernels over ndarray views. No pyo3 types here: `cargo test` exercises them without Python.
+//! nitrain's kernels: pure Rust over ndarray views and slices, with the thread pool they run on and the
+//! recycled buffers they write into. This crate does not depend on pyo3 or numpy, so
+//! `cargo test -p nitrain-kernels` needs no Python; the extension crate (`rust/python`) binds it.
 
+pub mod buffers;
 pub mod copy;
 pub mod error;
 pub mod intensity;
@@ -7,6 +10,7 @@ pub mod nifti;
 pub mod noise;
 pub mod occlude;
 pub mod patch;
+pub mod pool;
 pub mod random;
 pub mod scratch;
 pub mod slice;
