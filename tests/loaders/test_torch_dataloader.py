@@ -1,7 +1,9 @@
 """torch DataLoader over nitrain: ``DataLoader(loader.to_torch(), batch_size=None, num_workers=k)`` and
 ``DataLoader(dataset, batch_size=...)`` with ANTs images, in one process and in worker processes."""
 
+import multiprocessing
 import pickle
+import sys
 from collections import Counter
 from types import SimpleNamespace
 
@@ -10,7 +12,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from torch.utils.data import DataLoader  # noqa: E402
+from torch.utils.data import DataLoader as _DataLoader  # noqa: E402
 
 import nitrain.torch as nt  # noqa: E402
 from nitrain import datasets, loaders, samplers  # noqa: E402
@@ -23,6 +25,19 @@ TIMEOUT = 60  # a hung worker fails the test instead of the run
 
 def _timeout(num_workers):
     return TIMEOUT if num_workers else 0  # torch takes a timeout with workers only
+
+
+def DataLoader(*args, **kwargs):  # noqa: N802 - stands in for torch's class
+    """torch's DataLoader; workers start from a fork server when tensorflow is loaded in this process (the
+    test session imports it for the keras tests): tensorflow's threads make a plain fork crash at random."""
+    if (
+        kwargs.get("num_workers", 0)
+        and "multiprocessing_context" not in kwargs
+        and "tensorflow" in sys.modules
+    ):
+        multiprocessing.set_forkserver_preload(["torch", "nitrain", "nitrain.torch"])
+        kwargs["multiprocessing_context"] = "forkserver"
+    return _DataLoader(*args, **kwargs)
 
 
 def _arrays(n=11, seed=0):
