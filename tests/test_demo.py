@@ -3,7 +3,6 @@
 import json
 import math
 
-import numpy as np
 import pytest
 
 from nitrain.cli import main
@@ -59,67 +58,6 @@ def test_unknown_framework_is_refused(tmp_path):
     with pytest.raises(ValueError, match="'torch' or 'keras', got 'jax'"):
         run_demo(tmp_path / "demo", framework="jax", verbose=0)
     assert not (tmp_path / "demo").exists()
-
-
-def _batches(seed=0):
-    """Batches of different means and spreads, one of them smaller: the exact statistics are known."""
-    rng = np.random.default_rng(seed)
-    sizes, shifts = (16, 16, 16, 5), (-2.0, 0.0, 3.0, 1.0)
-    return [
-        (rng.normal(shift, 1 + i, size=(n, 6, 6, 3)).astype(np.float32), np.zeros(n, np.float32))
-        for i, (n, shift) in enumerate(zip(sizes, shifts, strict=True))
-    ]
-
-
-def test_keras_batchnorm_recalibration_is_the_exact_mean_over_batches():
-    keras = pytest.importorskip("keras")
-    pytest.importorskip("tensorflow")
-    from nitrain.demo import recalibrate_batchnorm
-
-    keras.utils.set_random_seed(0)
-    inner = keras.Sequential([keras.Input((6, 6, 3)), keras.layers.BatchNormalization(momentum=0.9)])
-    model = keras.Sequential([inner, keras.layers.BatchNormalization(momentum=0.8, name="outer")])
-    model(np.zeros((2, 6, 6, 3), np.float32))
-    norms = [inner.layers[0], model.get_layer("outer")]
-    for bn in norms:  # stale statistics, which must not leak into the new ones
-        bn.moving_mean.assign(np.full(3, 50.0, np.float32))
-        bn.moving_variance.assign(np.full(3, 9.0, np.float32))
-    batches = _batches()
-    recalibrate_batchnorm(model, batches)
-    means = np.mean([x.mean(axis=(0, 1, 2)) for x, _ in batches], axis=0)
-    variances = np.mean([x.var(axis=(0, 1, 2)) for x, _ in batches], axis=0)
-    np.testing.assert_allclose(np.asarray(norms[0].moving_mean), means, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(np.asarray(norms[0].moving_variance), variances, rtol=1e-4)
-    assert [bn.momentum for bn in norms] == [0.9, 0.8]  # restored
-    # the outer layer sees the inner one's training-mode output: per channel mean 0, variance ~1
-    np.testing.assert_allclose(np.asarray(norms[1].moving_mean), 0, atol=1e-4)
-    np.testing.assert_allclose(np.asarray(norms[1].moving_variance), 1, atol=1e-2)
-    x = batches[0][0]
-    want = (x - means) / np.sqrt(variances + norms[0].epsilon)
-    np.testing.assert_allclose(np.asarray(inner(x, training=False)), want, rtol=1e-3, atol=1e-3)
-
-
-def test_torch_batchnorm_recalibration_is_the_exact_mean_over_batches():
-    torch = pytest.importorskip("torch")
-    from nitrain.demo import recalibrate_batchnorm
-
-    bn = torch.nn.BatchNorm2d(3)
-    bn.running_mean.fill_(50.0)
-    model = torch.nn.Sequential(bn)
-    batches = _batches()
-    recalibrate_batchnorm(model, batches)
-    means = np.mean([x.mean(axis=(0, 1, 2)) for x, _ in batches], axis=0)
-    variances = np.mean([x.var(axis=(0, 1, 2), ddof=1) for x, _ in batches], axis=0)
-    np.testing.assert_allclose(bn.running_mean.numpy(), means, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(bn.running_var.numpy(), variances, rtol=1e-4)
-    assert bn.momentum == 0.1 and not model.training
-
-
-def test_recalibration_refuses_a_model_of_no_framework():
-    from nitrain.demo import recalibrate_batchnorm
-
-    with pytest.raises(TypeError, match="torch.nn.Module or a keras 3 model"):
-        recalibrate_batchnorm(lambda x: x, [])
 
 
 def test_demo_reports_each_stage_and_names_the_task(tmp_path, capsys):

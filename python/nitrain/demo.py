@@ -8,13 +8,10 @@ a report folder (metrics.json, training curve, explanation overlay, checkpoint, 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -89,6 +86,7 @@ def run_demo(
         sampler=sampler,
         x_transforms=[tx.RandomNoise(sd=(0.0, 0.1))],
         seed=seed,
+        pool=16,  # each sub-batch mixes slices of 16 subjects
     )
     eval_sampler = samplers.SliceSampler(sub_batch_size=64, axis=2, slices=window)
     val_loader = loaders.DatasetLoader(val, batch_size=8, sampler=eval_sampler, seed=seed)
@@ -116,8 +114,6 @@ def run_demo(
         f"epoch{'' if epochs == 1 else 's'} of {len(train_loader)} batches"
     )
     history = trainer.fit(train_loader, epochs=epochs, validation=val_loader)
-    calib = loaders.DatasetLoader(train, batch_size=len(train), shuffle=True, sampler=sampler, seed=seed + 1)
-    recalibrate_batchnorm(model, calib)
 
     stages.start(f"testing on {len(test)} held-out subjects")
     pred = np.asarray(trainer.predict(test_loader, reduce="record"), float).reshape(-1) * sd + mu
@@ -228,94 +224,6 @@ class _Stages:
         if self.bar is not None:
             self.bar.update(self.total - self.bar.n)
             self.bar.close()
-
-
-def recalibrate_batchnorm(model, loader) -> None:
-    """Replace batch-norm running statistics by exact averages over one pass of ``loader`` ("precise BN"):
-    the running averages kept during training lag behind weights that keep changing, and slices of a few
-    subjects per batch bias them.
-
-    ``model``: a torch module (its ``_BatchNorm`` layers, fed the channels-last x of ``loader``'s
-    ``(x, y)`` batches moved to channels-first) or a keras 3 model (its trainable ``BatchNormalization``
-    layers, nested models included, fed x laid out as the model wants it, from ``loader.channel``,
-    channels-last by default). Each statistic becomes the mean over the batches of the per-batch statistic
-    (the batch variance as each framework keeps it: unbiased in torch, biased in keras)."""
-    from nitrain._frameworks import framework_of
-
-    fw = framework_of(model)
-    if fw == "torch":
-        _recalibrate_torch(model, loader)
-    elif fw == "keras":
-        _recalibrate_keras(model, loader)
-    else:
-        raise TypeError(
-            "recalibrate_batchnorm: the model must be a torch.nn.Module or a keras 3 model, got "
-            f"{type(model).__module__}.{type(model).__name__}"
-        )
-
-
-def _recalibrate_torch(model, loader) -> None:
-    import torch
-
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    if not norms:
-        return
-    saved = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average
-    model.train()
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        for x, _ in loader:
-            model(torch.from_numpy(x).movedim(-1, 1).to(device))
-    for m, mom in zip(norms, saved, strict=True):
-        m.momentum = mom
-    model.eval()
-
-
-def _recalibrate_keras(model, loader) -> None:
-    """keras updates ``moving = moving * momentum + batch * (1 - momentum)`` on every call with
-    ``training=True``; momentum k/(k+1) at the k-th batch (0-based) makes that the exact running mean."""
-    from nitrain._frameworks import require_keras
-    from nitrain._layout import layout_of, move_channels
-    from nitrain.trainers.keras import keras_channels
-
-    keras = require_keras("recalibrate_batchnorm")
-    if hasattr(model, "_flatten_layers"):
-        found = model._flatten_layers(include_self=False, recursive=True)
-    else:
-        found = model.layers
-    norms = [
-        layer for layer in found if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
-    ]
-    if not norms:
-        return
-    saved = [layer.momentum for layer in norms]
-    src, dst = layout_of(loader), keras_channels(model, "auto")
-    if keras.backend.backend() == "torch":
-        import torch
-
-        no_grad: Callable[[], contextlib.AbstractContextManager[Any]] = torch.no_grad
-    else:
-        no_grad = contextlib.nullcontext
-    k = 0
-    try:
-        with no_grad():
-            for x, _ in loader:
-                x, _ = move_channels(x, None, src, dst)
-                for layer in norms:
-                    if k == 0:  # start afresh, as torch's reset_running_stats
-                        layer.moving_mean.assign(keras.ops.zeros_like(layer.moving_mean))
-                        layer.moving_variance.assign(keras.ops.ones_like(layer.moving_variance))
-                    layer.momentum = k / (k + 1)
-                model(tuple(x) if isinstance(x, list) else x, training=True)
-                k += 1
-    finally:
-        for layer, mom in zip(norms, saved, strict=True):
-            layer.momentum = mom
-    if k == 0:
-        raise ValueError("recalibrate_batchnorm: the loader served no batches")
 
 
 def _curve(history, path) -> None:

@@ -358,26 +358,26 @@ class Stuck(datasets.MemoryDataset):
 
 
 def _workers():
-    return [t for t in threading.enumerate() if t.name == "nitrain-loader" and t.is_alive()]
+    return [t for t in threading.enumerate() if t.name.startswith("nitrain-loader") and t.is_alive()]
 
 
 @pytest.mark.parametrize("how", ["break", "exception", "close"])
 def test_leaving_an_epoch_does_not_wait_for_a_hung_fetch(how):
     before = set(_workers())
-    ds = Stuck(k=2)
-    ld = loaders.DatasetLoader(ds, 1, prefetch=1)
+    ds = Stuck(k=1)
+    ld = loaders.DatasetLoader(ds, 1, prefetch=1, num_workers=2)
     left = {}
     if how == "close":
         it = iter(ld)
         assert next(it)[1].tolist() == [0.0]
-        time.sleep(0.3)  # the worker has made batch 1 and hangs in record 2
+        time.sleep(0.3)  # a lane prepares record 1 (the prefetched batch) and hangs there
         left["at"] = time.monotonic()
         it.close()
     else:
         try:
             for _x, y in ld:
                 assert y.tolist() == [0.0]
-                time.sleep(0.3)  # the worker has made batch 1 and hangs in record 2
+                time.sleep(0.3)  # a lane prepares record 1 (the prefetched batch) and hangs there
                 left["at"] = time.monotonic()
                 if how == "break":
                     break

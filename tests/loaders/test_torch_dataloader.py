@@ -117,7 +117,7 @@ def test_workers_together_serve_exactly_the_single_process_epoch(dataset, sample
 def test_each_worker_gets_every_kth_image_batch(dataset, sampler, monkeypatch):
     """The shares themselves, without processes: worker w of k serves image-batches w, w+k, ..."""
     ld = _loader(dataset, sampler)
-    per_image_batch = [ld._prepare(idx, rng) for idx, rng in ld._plan(0)]  # the epoch, image-batch-wise
+    per_image_batch = [ld._prepare_group(g) for g in ld._plan(0)]  # the epoch, group by group
     k, shares = 3, []
     for w in range(k):
         info = SimpleNamespace(id=w, num_workers=k)

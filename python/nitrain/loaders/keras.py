@@ -7,7 +7,6 @@ imports it only when called.
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
@@ -33,7 +32,7 @@ def _random_access(loader: Any) -> Callable[[int, int], Any] | None:
     None for other loaders, which can only be read in sequence."""
     if getattr(loader, "sampler", _END) is not None:
         return None
-    plan_of, prepare = getattr(loader, "_plan", None), getattr(loader, "_prepare", None)
+    plan_of, prepare = getattr(loader, "_plan", None), getattr(loader, "_prepare_group", None)
     if plan_of is None or prepare is None:
         return None
     cache: dict = {}
@@ -42,8 +41,7 @@ def _random_access(loader: Any) -> Callable[[int, int], Any] | None:
         if cache.get("epoch") != epoch:
             cache.clear()
             cache.update(epoch=epoch, plan=plan_of(epoch))
-        indices, rng = cache["plan"][i]
-        items = prepare(indices, copy.deepcopy(rng))  # a copy: the same draws however often it is asked
+        items = prepare(cache["plan"][i])  # fresh generators from the plan: the same draws every time
         if len(items) != 1:
             raise RuntimeError(f"to_keras: image-batch {i} gave {len(items)} batches, expected 1")
         return items[0]

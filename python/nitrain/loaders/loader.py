@@ -1,11 +1,8 @@
-"""DatasetLoader: batches of whole images, or sub-batches from a sampler, with seeded random transforms and
-a background thread that prepares the next image-batch."""
+"""DatasetLoader: batches of whole images, or sub-batches from a sampler mixed across subjects, with
+seeded random transforms, each epoch planned first and its records prepared on worker lanes."""
 
 from __future__ import annotations
 
-import queue
-import threading
-import time
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -13,15 +10,20 @@ from typing import Any
 import numpy as np
 
 from nitrain import _core
+from nitrain._batch import Batch
 from nitrain._layout import EXPAND_DIMS, add_channel
 from nitrain._layout import first_batch as first_batch  # re-exported: trainers/keras.py, demo.py
 from nitrain._layout import move_channels as move_channels  # re-exported, as first_batch
+from nitrain._threads import get_num_threads
 from nitrain._typing import Transforms
+from nitrain.loaders._lanes import Lanes, Slot
+from nitrain.loaders._plan import Group, plan_epoch
+from nitrain.loaders._shapes import shape_through
 from nitrain.samplers._extract import image_array
 from nitrain.transforms.base import BaseTransform, takes_rng
 
-_DONE = object()
-_VARIES = object()  # a transform's output shape depends on its random draws
+#: A sampler's pool, when not given: as many records as fit in this many bytes (see ``DatasetLoader``).
+POOL_BYTES = 1 << 30
 
 #: Leaving an epoch (break, an exception, closing the generator) waits this long for the background worker
 #: to finish the record it is on; a worker still busy then (a fetch that hangs) is abandoned: it is a daemon
@@ -31,69 +33,6 @@ ABANDON_WORKER_S = 1.0
 
 def _is_image(v: Any) -> bool:
     return callable(getattr(v, "view", None)) and hasattr(v, "spacing")
-
-
-def _shape_effect(t: Any, shape: tuple[int, ...]) -> Any:  # a shape, _VARIES or None
-    """The shape of an image of ``shape`` after transform ``t``: a tuple, ``_VARIES`` when it depends on
-    ``t``'s random draws, or None when ``t``'s effect on shapes is not known (then it has to be run). Known:
-    the library's intensity, noise, artefact, flip, affine-warp and type transforms (shape kept),
-    ``Resize``, ``RandomCrop``, and ``Compose`` / ``RandomChoice`` of known ones."""
-    from nitrain.transforms import artefacts, random_intensity, spatial, utility
-    from nitrain.transforms.base import Compose, RandomChoice
-    from nitrain.transforms.intensity import IntensityTransform
-
-    if type(t) is Compose:
-        for member in t.transforms:
-            shape = _shape_effect(member, shape)
-            if shape is None or shape is _VARIES:
-                return shape
-        return shape
-    if type(t) is RandomChoice:
-        outs = [_shape_effect(member, shape) for member in t.transforms]
-        if any(o is None for o in outs):
-            return None
-        return outs[0] if all(o == outs[0] for o in outs) else _VARIES
-    if not takes_rng(t):
-        return None  # a user transform with its own __call__
-    keep = (
-        random_intensity.RandomNoise,
-        random_intensity.RandomSmoothing,
-        artefacts.RandomGamma,
-        artefacts.RandomBiasField,
-        artefacts.RandomMotion,
-        spatial.Flip,
-        spatial.RandomFlip,
-        utility.Astype,
-    )
-    if type(t) in keep or isinstance(t, IntensityTransform):
-        return shape
-    if isinstance(t, spatial._Warp) and type(t).apply is spatial._Warp.apply:
-        return shape  # resampled onto the image's own grid
-    if type(t) in (spatial.Resize, spatial.RandomCrop):
-        try:
-            out = tuple(int(v) for v in spatial._expand("", "shape", t.shape, len(shape), len(shape)))
-        except (ValueError, TypeError):
-            return None
-        if type(t) is spatial.Resize or out == shape:
-            return out
-        if any(o > d for o, d in zip(out, shape, strict=True)):
-            return None  # running it raises its own error
-        return out if t.p == 1 else _VARIES
-    return None
-
-
-def _shape_through(transforms: Sequence[Any], shape: tuple[int, ...], varies: list) -> tuple[int, ...] | None:
-    """``shape`` after ``transforms`` by their known effects, or None when one is not known or varies
-    (those are appended to ``varies``)."""
-    for t in transforms:
-        out = _shape_effect(t, tuple(shape))
-        if out is _VARIES:
-            varies.append(t)
-            return None
-        if out is None:
-            return None
-        shape = out
-    return tuple(shape)
 
 
 def _stack(values: Sequence[Any], channel: str | None, what: str) -> np.ndarray:
@@ -137,16 +76,35 @@ def _distributed(rank: int | None, world_size: int | None) -> tuple[int, int]:
 
 
 class DatasetLoader:
-    """Iterate over ``dataset`` in batches of ``batch_size`` records.
+    """Iterate over ``dataset`` in batches (``Batch``: an ``(x, y)`` pair that also says which record
+    each item came from).
 
-    Each epoch (one ``for`` loop) draws its own order and random transforms from ``seed`` and the epoch
-    number, and every image-batch from those and its position, so the same seed gives the same batches
-    whether or not the next batch is prepared in the background (``prefetch``) and on any number of
-    kernel threads. With a ``sampler``, each image-batch is served as sub-batches of slices, blocks or
-    patches; ``len(loader)`` counts those from each record's shape (see ``record_shape``).
+    **Plan, then work.** Each epoch (one ``for`` loop) is planned from ``seed`` and the epoch number before
+    any record is read: the record order, the groups records are served in, and one random generator per
+    record (its transforms draw from it) and per group (the sampler's items). The records are then
+    prepared (read, transformed) on ``num_workers`` worker lanes (threads; default: as many as the kernels
+    use, ``nitrain.get_num_threads()``), ``prefetch`` groups ahead of the one being served. Reading,
+    resampling, noise and the other library kernels release the GIL, so lanes run them in parallel. A
+    record's result depends only on its own generator: the same seed gives the same batches for any
+    ``num_workers``, kernel thread count and ``prefetch``. Transforms written in Python run on the lanes
+    too; they hold the GIL while they run, so they take turns. ``num_workers=0`` prepares every record
+    in the iterating thread.
+
+    **Without a sampler** a batch is ``batch_size`` whole records, stacked.
+
+    **With a sampler** (slices, blocks, patches) records are served in *pools*: the items of every record
+    of a pool are listed by the sampler, shuffled together (when the sampler shuffles), and served
+    ``sampler.sub_batch_size`` at a time, each sub-batch made from the prepared records when it is asked
+    for (never a whole pool's sub-batches at once). So a sub-batch mixes items of many subjects, as batch
+    statistics (batch norm) need, while memory stays bounded: the pool being served plus ``prefetch``
+    pools being prepared. ``pool`` is the number of records in a pool; by default, for a sampler that
+    shuffles, as many records as fit in ``pool_bytes`` (1 GiB; a record counts as two float32 arrays of its
+    shape: an input and a target or second input), at least ``batch_size``; for a sampler that does not
+    shuffle (evaluation), ``batch_size``. ``len(loader)`` counts the sub-batches each pool makes from its
+    records' shapes (see ``record_shape``).
 
     Transforms are called as ``Compose`` calls them (``nitrain.transforms.base.takes_rng``): library
-    transforms draw from the loader's generators, a transform with its own ``__call__(image)`` gets the
+    transforms draw from the record's generator, a transform with its own ``__call__(image)`` gets the
     image alone.
 
     ``rank`` / ``world_size`` (default: from an initialised ``torch.distributed``) shard the records: every
@@ -173,6 +131,9 @@ class DatasetLoader:
         rank: int | None = None,
         world_size: int | None = None,
         defer_noise: bool = True,
+        num_workers: int | None = None,
+        pool: int | None = None,
+        pool_bytes: int = POOL_BYTES,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"DatasetLoader: batch_size must be a positive integer, got {batch_size!r}")
@@ -180,6 +141,16 @@ class DatasetLoader:
             raise ValueError(f"DatasetLoader: expand_dims must be -1, 0, 1 or None, got {expand_dims!r}")
         if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
             raise ValueError(f"DatasetLoader: prefetch must be an integer >= 0, got {prefetch!r}")
+        if num_workers is not None and (
+            isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0
+        ):
+            raise ValueError(
+                f"DatasetLoader: num_workers must be an integer >= 0 or None, got {num_workers!r}"
+            )
+        if pool is not None and (isinstance(pool, bool) or not isinstance(pool, int) or pool < 1):
+            raise ValueError(f"DatasetLoader: pool must be a positive integer or None, got {pool!r}")
+        if isinstance(pool_bytes, bool) or not isinstance(pool_bytes, int) or pool_bytes < 1:
+            raise ValueError(f"DatasetLoader: pool_bytes must be a positive integer, got {pool_bytes!r}")
         if len(dataset) == 0:
             raise ValueError("DatasetLoader: the dataset is empty")
         for name, ts in (
@@ -203,6 +174,9 @@ class DatasetLoader:
         self.seed: Any = np.random.SeedSequence(seed).entropy if seed is None else seed
         self.prefetch = prefetch
         self.defer_noise = bool(defer_noise)
+        self.num_workers = get_num_threads() if num_workers is None else num_workers
+        self.pool = pool
+        self.pool_bytes = pool_bytes
         self.rank, self.world_size = _distributed(rank, world_size)
         if self.world_size > 1 and seed is None:
             raise ValueError(
@@ -221,21 +195,34 @@ class DatasetLoader:
         n = len(self.dataset)
         return len(range(self.rank, n, self.world_size))
 
-    def _image_batches(self) -> list[int]:
-        n, b = self._n_records(), self.batch_size
+    def pool_size(self) -> int:
+        """Records per pool with a sampler (``pool``, or worked out from ``pool_bytes``; see the class
+        docstring); ``batch_size`` without one."""
+        if self.sampler is None:
+            return self.batch_size
+        if self.pool is not None:
+            return self.pool
+        if not getattr(self.sampler, "shuffle", False):
+            return self.batch_size
+        per_record = 8 * int(np.prod(self.record_shape(0)))
+        return max(self.batch_size, min(self._n_records(), self.pool_bytes // max(per_record, 1)))
+
+    def _group_sizes(self) -> list[int]:
+        """The number of records in each group of an epoch: batches without a sampler, pools with one."""
+        n, b = self._n_records(), self.pool_size()
         sizes = [b] * (n // b) + ([n % b] if n % b else [])
         if self.drop_last and self.sampler is None and sizes and sizes[-1] < b:
             sizes.pop()
         return sizes
 
     def __len__(self) -> int:
-        """Batches the next epoch (``self.epoch``) serves. With a sampler, the sum over its image-batches
-        of the sub-batches each makes from its records' shapes (see ``record_shape``); with ``shuffle`` and
-        images of different shapes the records an image-batch groups change, and so can this count from
-        one epoch to the next."""
+        """Batches the next epoch (``self.epoch``) serves. With a sampler, the sum over its pools of the
+        sub-batches each makes from its records' shapes (see ``record_shape``); with ``shuffle`` and images
+        of different shapes the records a pool groups change, and so can this count from one epoch to the
+        next."""
         if self.sampler is None:
-            return len(self._image_batches())
-        return sum(self._sub_batches(indices) for indices, _ in self._plan(self.epoch))
+            return len(self._group_sizes())
+        return sum(self._sub_batches(g.indices) for g in self._plan(self.epoch))
 
     def _sub_batches(self, indices: Sequence[int] | np.ndarray) -> int:
         shapes = [self.record_shape(int(i)) for i in indices]
@@ -309,12 +296,12 @@ class DatasetLoader:
         shape = stored(i) if callable(stored) else None
         varies: list[Any] = []
         if shape is not None:
-            shape = _shape_through(chain, shape, varies)
+            shape = shape_through(chain, shape, varies)
         if shape is None:
             x, y = ds[i]
             first = x[0] if isinstance(x, list) else x
             loaded = tuple(image_array(first, f"{self._name(i)}: x").shape)
-            shape = _shape_through(chain[n_ds:], loaded, varies)
+            shape = shape_through(chain[n_ds:], loaded, varies)
             if shape is None:  # a loader transform of unknown effect: run them
                 eager, _ = self._split_deferred()
                 x, y = self._transform_record(x, y, eager, np.random.default_rng(0))
@@ -382,53 +369,68 @@ class DatasetLoader:
             k -= 1
         return self.x_transforms[:k], self.x_transforms[k:]
 
-    def _prepare(
-        self,
-        indices: Sequence[int] | np.ndarray,
-        rng: np.random.Generator,
-        stop: threading.Event | None = None,
-    ) -> list | None:
-        """The ``(x, y)`` batches of one image-batch (the records ``indices``, random draws from ``rng``).
-        ``None`` when ``stop`` is set: it is looked at before each record and before sampling."""
-        xs: list[Any] = []
-        ys: list[Any] = []
-        noise: list[list[tuple[Any, Any]]] | None = []
+    def _prepare_record(self, job: tuple[int, np.random.Generator]) -> tuple[Any, Any, list | None]:
+        """Record ``i`` read and through every loader transform, drawing from its own generator: ``(x, y,
+        noise)``, where ``noise`` lists the deferred ``RandomNoise`` draws ``(sd, seed)`` (None for several
+        inputs, whose noise is not deferred). Runs on a worker lane."""
+        i, rng = job
         eager, deferred = self._split_deferred()
-        for i in indices:
-            if stop is not None and stop.is_set():
-                return None
-            x, y = self.dataset[int(i)]
-            if isinstance(x, list):
-                x = [self._transform(self.x_transforms, v, rng) for v in x]
-                noise = None
-            else:
-                x = self._transform(eager, x, rng)
-                if noise is not None:
-                    steps = [t.decide(x, rng) for t in deferred]
-                    noise.append([(p["sd"], p["seed"]) for p in steps if p is not None])
-            x, y = self._finish_record(x, y, rng)
-            xs.append(x)
-            ys.append(y)
-        if stop is not None and stop.is_set():
-            return None
-        if self.sampler is not None:
-            shapes = [
-                tuple(image_array(x[0] if isinstance(x, list) else x, f"{self._name(i)}: x").shape)
-                for i, x in zip(indices, xs, strict=True)
-            ]
-            self._check_sampler(shapes, indices)
-            self._check_counted(indices, shapes)
-            noise = noise if noise and any(noise) else None
-            return list(
-                self.sampler(xs, ys, rng, channel=self.channel, drop_last=self.drop_last, noise=noise)
-            )
-        xb: Any
-        if isinstance(xs[0], list):
-            xb = [_stack([x[k] for x in xs], self.channel, f"x[{k}]") for k in range(len(xs[0]))]
+        x, y = self.dataset[i]
+        noise: list | None = None
+        if isinstance(x, list):
+            x = [self._transform(self.x_transforms, v, rng) for v in x]
         else:
-            xb = _stack(xs, self.channel, "x")
-        yb = _stack(ys, self.channel if _is_image(ys[0]) else None, "y")
-        return [(xb, yb)]
+            x = self._transform(eager, x, rng)
+            steps = [t.decide(x, rng) for t in deferred]
+            noise = [(p["sd"], p["seed"]) for p in steps if p is not None]
+        x, y = self._finish_record(x, y, rng)
+        return x, y, noise
+
+    def _batches(self, group: Group, records: Sequence[tuple[Any, Any, list | None]]) -> Iterator[Batch]:
+        """The batches of ``group`` from its prepared ``records``: one stacked batch without a sampler;
+        with one, its items made from the group's generator and served ``sub_batch_size`` at a time, each
+        sub-batch made when it is asked for."""
+        xs = [r[0] for r in records]
+        ys = [r[1] for r in records]
+        indices = group.indices
+        if self.sampler is None:
+            xb: Any
+            if isinstance(xs[0], list):
+                xb = [_stack([x[k] for x in xs], self.channel, f"x[{k}]") for k in range(len(xs[0]))]
+            else:
+                xb = _stack(xs, self.channel, "x")
+            yb = _stack(ys, self.channel if _is_image(ys[0]) else None, "y")
+            yield Batch(xb, yb, records=indices, channel=self.channel)
+            return
+        shapes = [
+            tuple(image_array(x[0] if isinstance(x, list) else x, f"{self._name(i)}: x").shape)
+            for i, x in zip(indices, xs, strict=True)
+        ]
+        self._check_sampler(shapes, indices)
+        self._check_counted(indices, shapes)
+        noise: list | None = [r[2] for r in records]
+        if noise is None or any(n is None for n in noise) or not any(noise):
+            noise = None
+        sub_batches = self.sampler(
+            xs, ys, group.rng(), channel=self.channel, drop_last=self.drop_last, noise=noise
+        )
+        for b in sub_batches:
+            yield Batch(b[0], b[1], records=indices[b.records], origins=b.origins, channel=self.channel)
+
+    def _prepare_group(self, group: Group) -> list[Batch]:
+        """Every batch of ``group``, made now (its records on the worker lanes)."""
+        return list(self._batches(group, self._records([group])[0]))
+
+    def _records(self, groups: Sequence[Group]) -> list[list[tuple[Any, Any, list | None]]]:
+        """The prepared records of ``groups``, on ``num_workers`` lanes (in this thread when 0)."""
+        if self.num_workers == 0:
+            return [[self._prepare_record(job) for job in g.jobs()] for g in groups]
+        lanes = Lanes(min(self.num_workers, sum(len(g.indices) for g in groups)), self._prepare_record)
+        try:
+            slots = [[lanes.submit(job) for job in g.jobs()] for g in groups]
+            return [[s.result() for s in row] for row in slots]
+        finally:
+            lanes.close(ABANDON_WORKER_S)
 
     def _check_counted(self, indices: Sequence[int] | np.ndarray, shapes: Sequence[Sequence[int]]) -> None:
         """Warn once when a record's shape is not the one ``len`` counted (a transform that changes shapes
@@ -447,101 +449,58 @@ class DatasetLoader:
                 )
                 return
 
-    def _plan(self, epoch: int) -> list[tuple[np.ndarray, np.random.Generator]]:
-        root = (
-            np.random.SeedSequence([int(self.seed) % 2**63, epoch])
-            if isinstance(self.seed, int | np.integer)
-            else np.random.SeedSequence([self.seed, epoch])
+    def _plan(self, epoch: int) -> list[Group]:
+        """Epoch ``epoch``'s groups (see ``nitrain.loaders._plan``)."""
+        return plan_epoch(
+            self.seed, epoch, len(self.dataset), self.shuffle, self.rank, self.world_size, self._group_sizes()
         )
-        order_seq, *batch_seqs = root.spawn(1 + len(self._image_batches()))
-        n = len(self.dataset)
-        order = np.random.default_rng(order_seq).permutation(n) if self.shuffle else np.arange(n)
-        order = order[self.rank :: self.world_size]
-        bounds = np.cumsum([0, *self._image_batches()])
-        return [
-            (order[a:b], np.random.default_rng(s))
-            for a, b, s in zip(bounds[:-1], bounds[1:], batch_seqs, strict=True)
-        ]
 
-    def peek(self) -> tuple[Any, Any]:
-        """The first ``(x, y)`` batch of the next epoch, without starting it: ``loader.epoch`` and the
-        batches the next ``for`` loop serves are unchanged (the batch is prepared from the same seed, so it
-        equals that loop's first batch). Adapters use it for shapes."""
-        indices, rng = self._plan(self.epoch)[0]
-        items = self._prepare(indices, rng)
-        if not items:
+    def peek(self) -> Batch:
+        """The first batch of the next epoch, without starting it: ``loader.epoch`` and the batches the
+        next ``for`` loop serves are unchanged (the batch is made from the same plan, so it equals that
+        loop's first batch). Adapters use it for shapes. It prepares the records of the first group."""
+        first = self._plan(self.epoch)[0]
+        batch = next(self._batches(first, self._records([first])[0]), None)
+        if batch is None:
             raise ValueError("DatasetLoader: the first image-batch gave no items (check the sampler)")
-        return items[0]
+        return batch
 
     # -- iteration -----------------------------------------------------------------------------------
-    def __iter__(self) -> Iterator[tuple[Any, Any]]:
+    def __iter__(self) -> Iterator[Batch]:
         yield from self._serve(self._next_plan())
 
-    def _next_plan(self) -> list[tuple[np.ndarray, np.random.Generator]]:
-        """The plan of epoch ``self.epoch`` (its image-batches, each with its own generator); ``epoch``
-        moves on by one. ``to_torch()`` takes every k-th image-batch of it in each of k DataLoader
-        workers."""
+    def _next_plan(self) -> list[Group]:
+        """The plan of epoch ``self.epoch`` (its groups); ``epoch`` moves on by one. ``to_torch()`` takes
+        every k-th group of it in each of k DataLoader workers."""
         plan = self._plan(self.epoch)
         self.epoch += 1
         return plan
 
-    def _serve(self, plan: list[tuple[np.ndarray, np.random.Generator]]) -> Iterator[tuple[Any, Any]]:
-        """The ``(x, y)`` batches of ``plan``'s image-batches, in order (the next one prepared in a
-        background thread when ``prefetch`` > 0).
+    def _serve(self, plan: Sequence[Group]) -> Iterator[Batch]:
+        """The batches of ``plan``'s groups, in order. The records of a group and of the ``prefetch``
+        groups after it are prepared on the worker lanes while its batches are served.
 
-        Leaving early (``break``, an exception, closing the generator) tells the background worker to stop
-        and waits at most ``ABANDON_WORKER_S`` for it: a worker stuck in a record's loading is then
-        abandoned (a daemon thread holding no lock; it stops before its next record, and what it made is
-        dropped), so leaving never waits for a fetch that hangs."""
-        if self.prefetch == 0:
-            for indices, rng in plan:
-                yield from self._prepare(indices, rng) or ()  # None only when stopped
+        Leaving early (``break``, an exception, closing the generator) stops the lanes and waits at most
+        ``ABANDON_WORKER_S`` for them: a lane stuck in a record's loading is then abandoned (a daemon
+        thread holding no lock; it stops after that record, and what it made is dropped), so leaving never
+        waits for a fetch that hangs."""
+        if self.num_workers == 0:
+            for group in plan:
+                yield from self._batches(group, [self._prepare_record(job) for job in group.jobs()])
             return
-        q: queue.Queue = queue.Queue(maxsize=self.prefetch)
-        stop = threading.Event()
-
-        def deliver(item: Any) -> bool:
-            while not stop.is_set():
-                try:
-                    q.put(item, timeout=0.1)
-                    return True
-                except queue.Full:
-                    continue
-            return False
-
-        def produce() -> None:
-            try:
-                for indices, rng in plan:
-                    item = self._prepare(indices, rng, stop)
-                    if item is None or not deliver(item):
-                        return
-                deliver(_DONE)
-            except BaseException as e:  # handed to the consumer, raised there
-                deliver(e)
-
-        worker = threading.Thread(target=produce, name="nitrain-loader", daemon=True)
-        worker.start()
+        lanes = Lanes(self.num_workers, self._prepare_record)
+        slots: dict[int, list[Slot]] = {}
         try:
-            while True:
-                item = q.get()
-                if item is _DONE:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield from item
+            for g, group in enumerate(plan):
+                for h in range(g, min(len(plan), g + 1 + self.prefetch)):
+                    if h not in slots:
+                        slots[h] = [lanes.submit(job) for job in plan[h].jobs()]
+                records = [s.result() for s in slots.pop(g)]
+                yield from self._batches(group, records)
+                del records
         finally:
-            stop.set()
-            deadline = time.monotonic() + ABANDON_WORKER_S
-            while worker.is_alive() and time.monotonic() < deadline:
-                try:
-                    q.get_nowait()  # free a prepared batch
-                except queue.Empty:
-                    worker.join(timeout=0.05)
-            while True:  # drop what the worker left, abandoned or not
-                try:
-                    q.get_nowait()
-                except queue.Empty:
-                    break
+            slots.clear()
+            lanes.close(ABANDON_WORKER_S)
 
     def to_torch(self, pin_memory: bool = False, channels: str | None = "first") -> Any:
         """This loader's batches as torch tensors (zero-copy from the numpy batches), as a
@@ -585,8 +544,8 @@ class DatasetLoader:
         return to_tf_dataset(self, prefetch=prefetch, channels=channels)
 
     def __repr__(self) -> str:
-        n = len(self._image_batches())
-        per_epoch = f"{n} batches" if self.sampler is None else f"{n} image-batches"
+        n = len(self._group_sizes())
+        per_epoch = f"{n} batches" if self.sampler is None else f"{n} pools of {self.pool_size()} records"
         return (
             f"DatasetLoader({len(self.dataset)} records, batch_size={self.batch_size}, "
             f"shuffle={self.shuffle}, sampler={self.sampler!r}, x_transforms={self.x_transforms!r}, "

@@ -1,8 +1,9 @@
 """Samplers: turn an image-batch into sub-batches of slices, blocks or patches.
 
-A sampler is called with the image-batch (ANTs images; a list per record for several inputs), the targets
-and a ``numpy.random.Generator``; it yields ``(x, y)`` sub-batches assembled by the Rust kernels straight
-into one preallocated float32 array each.
+A sampler is called with a group of records (ANTs images; a list per record for several inputs), their
+targets and a ``numpy.random.Generator``; it yields sub-batches (``nitrain.loaders.Batch``: an ``(x, y)``
+pair that also gives each item's record, as a position in the group, and place), assembled by the Rust
+kernels straight into one preallocated float32 array each, one sub-batch at a time.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from nitrain import _core
+from nitrain._batch import Batch
 from nitrain.samplers._extract import (
     _size,
     extract_blocks,
@@ -172,7 +174,7 @@ class BaseSampler:
         channel: Channel = "last",
         drop_last: bool = False,
         noise: Any = None,
-    ) -> Iterator[tuple[Any, np.ndarray]]:
+    ) -> Iterator[Batch]:
         streams = _inputs(xs)
         shapes = [tuple(image_array(img).shape) for img in streams[0]]
         self.check_shapes(shapes)
@@ -188,7 +190,7 @@ class BaseSampler:
             if noise is not None:
                 self._add_noise(xb[0], part, shapes, noise, channel)
             yb = self.gather(list(ys), part, channel) if image_y else _targets(ys, part[:, 0])
-            yield (xb if len(streams) > 1 else xb[0]), yb
+            yield Batch(xb if len(streams) > 1 else xb[0], yb, part[:, 0], part[:, 1:], channel)
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
@@ -538,7 +540,7 @@ class LabelSampler(BaseSampler):
         channel: Channel = "last",
         drop_last: bool = False,
         noise: Any = None,
-    ) -> Iterator[tuple[Any, np.ndarray]]:
+    ) -> Iterator[Batch]:
         if not ys or not _is_image(ys[0]):
             raise ValueError("LabelSampler: the targets must be label images (segmentation)")
         yield from super().__call__(xs, ys, rng, channel, drop_last, noise)
