@@ -387,12 +387,14 @@ def test_predict_per_record_with_a_slice_sampler():
         by_hand = model(torch.from_numpy(np.moveaxis(vols[3], 2, 0)[:, None].copy())).mean(0).numpy()
     np.testing.assert_allclose(per_record[3], by_hand, rtol=1e-5, atol=1e-6)
 
-    shuffled = loaders.DatasetLoader(ds, batch_size=2, sampler=sampler, shuffle=True, seed=0)
-    with pytest.raises(ValueError, match="shuffle=False"):
-        trainer.predict(shuffled, reduce="record")
+    # shuffled records and items, mixed across a pool: each Batch names its records, so the means agree
     sh_sampler = samplers.SliceSampler(sub_batch_size=4, axis=2, shuffle=True)
-    with pytest.raises(ValueError, match="shuffle"):
-        trainer.predict(loaders.DatasetLoader(ds, batch_size=2, sampler=sh_sampler, seed=0), reduce="record")
+    shuffled = loaders.DatasetLoader(ds, batch_size=2, sampler=sh_sampler, shuffle=True, seed=0, pool=5)
+    np.testing.assert_allclose(trainer.predict(shuffled, reduce="record"), per_record, rtol=1e-5)
+    big = samplers.SliceSampler(sub_batch_size=8, axis=2)
+    dropped = loaders.DatasetLoader(ds, batch_size=1, sampler=big, drop_last=True, seed=0)
+    with pytest.raises(ValueError, match=r"records \[0, 1, 2, 3, 4\] got no item"):
+        trainer.predict(dropped, reduce="record")  # 5 slices a record, sub-batches of 8, the last dropped
 
 
 def test_predict_on_a_dataset_keeps_record_order():

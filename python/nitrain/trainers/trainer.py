@@ -303,18 +303,19 @@ class ModelTrainer:
 
         ``data``: a DatasetLoader (or any iterable of (x, y) batches) or a dataset (served in order,
         ``batch_size`` records at a time). ``reduce='record'`` averages the items of each record (a loader
-        with a sampler such as SliceSampler: one mean prediction per record); it needs a loader that serves
-        records in order: ``shuffle=False``, a sampler with ``shuffle=False`` and ``drop_last=False``.
+        with a sampler such as SliceSampler: one mean prediction per record), in the order of the records'
+        indices, whatever order the loader serves items in (each ``Batch`` says which record each item
+        came from); every record the loader serves must get at least one item.
         """
         loader = _as_loader(data, batch_size)
         if reduce not in (None, "record"):
             raise ValueError(f"ModelTrainer.predict: reduce must be None or 'record', got {reduce!r}")
         if reduce == "record":
-            _check_ordered(loader)
+            if not hasattr(loader, "dataset"):
+                raise TypeError("ModelTrainer.predict: reduce='record' needs a nitrain DatasetLoader")
+            loader = _Recording(loader)
         outs = list(self.backend.predict_batches(loader))
-        if not outs:
-            return np.empty((0,), np.float32)
-        pred = np.concatenate(outs)
+        pred = np.concatenate(outs) if outs else np.empty((0,), np.float32)
         if reduce == "record":
             pred = _per_record(loader, pred)
         return pred
@@ -365,38 +366,45 @@ def _as_loader(data: Any, batch_size: int) -> Any:
     return data
 
 
-def _check_ordered(loader: Any) -> None:
-    sampler = getattr(loader, "sampler", None)
-    if not hasattr(loader, "dataset"):
-        raise TypeError("ModelTrainer.predict: reduce='record' needs a nitrain DatasetLoader")
-    if getattr(loader, "shuffle", False) or getattr(sampler, "shuffle", False):
+class _Recording:
+    """A loader that notes the ``records`` of every batch it serves (``Batch.records``)."""
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+        self.records: list[np.ndarray] = []
+
+    def __iter__(self) -> Any:
+        for batch in self.loader:
+            records = getattr(batch, "records", None)
+            if records is None:
+                raise TypeError("ModelTrainer.predict: reduce='record' needs batches that name their records")
+            self.records.append(np.asarray(records))
+            yield batch
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.loader, name)
+
+
+def _per_record(loader: _Recording, pred: np.ndarray) -> np.ndarray:
+    """The mean prediction of each record, records in index order."""
+    records = np.concatenate(loader.records) if loader.records else np.empty(0, np.int64)
+    if len(records) != len(pred):
         raise ValueError(
-            "ModelTrainer.predict: reduce='record' needs items in record order, but the loader "
-            f"{'(shuffle=True)' if getattr(loader, 'shuffle', False) else 'sampler (shuffle=True)'} "
-            "shuffles them; build the prediction loader with shuffle=False (and a sampler with "
-            "shuffle=False)"
+            f"ModelTrainer.predict: {len(pred)} predictions for {len(records)} items; cannot reduce per "
+            "record"
         )
-    if sampler is not None and getattr(loader, "drop_last", False):
-        raise ValueError("ModelTrainer.predict: reduce='record' needs drop_last=False (no item dropped)")
-
-
-def _per_record(loader: Any, pred: np.ndarray) -> np.ndarray:
-    from nitrain.samplers._extract import image_array
-
-    sampler = loader.sampler
-    records = list(range(len(loader.dataset)))[loader.rank :: loader.world_size]
-    if sampler is None:
-        counts = [1] * len(records)
-    else:
-        counts = []
-        for i in records:
-            x0 = loader.dataset[i][0]
-            x0 = x0[0] if isinstance(x0, list) else x0
-            counts.append(sampler.count(1, tuple(image_array(x0).shape)))
-    if sum(counts) != len(pred):
+    expected = np.arange(len(loader.dataset))[loader.rank :: loader.world_size]
+    served, inverse = np.unique(records, return_inverse=True)
+    missing = np.setdiff1d(expected, served)
+    if missing.size:
         raise ValueError(
-            f"ModelTrainer.predict: {len(pred)} predictions but the sampler should give {sum(counts)} "
-            "items for these records; cannot reduce per record"
+            f"ModelTrainer.predict: records {missing[:5].tolist()} got no item (drop_last=True?); cannot "
+            "reduce per record"
         )
-    bounds = np.cumsum([0, *counts])
-    return np.stack([pred[a:b].mean(0) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
+    sums = np.zeros((len(served), *pred.shape[1:]), np.float64)
+    np.add.at(sums, inverse, pred)
+    counts = np.bincount(inverse, minlength=len(served)).reshape(-1, *([1] * (pred.ndim - 1)))
+    return (sums / counts).astype(pred.dtype)
