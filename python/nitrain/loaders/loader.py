@@ -35,6 +35,11 @@ def _is_image(v: Any) -> bool:
     return callable(getattr(v, "view", None)) and hasattr(v, "spacing")
 
 
+def _deferrable(t: Any) -> bool:
+    """Whether a sampler can apply ``t`` to gathered items (``t.apply_to_items``) instead of the image."""
+    return takes_rng(t) and callable(getattr(type(t), "apply_to_items", None))
+
+
 def _stack(values: Sequence[Any], channel: str | None, what: str) -> np.ndarray:
     """Whole images -> one float32 batch (shapes must agree); scalars -> a float32 vector."""
     if _is_image(values[0]) or isinstance(values[0], np.ndarray):
@@ -111,8 +116,9 @@ class DatasetLoader:
     rank draws the same epoch order from the seed and serves every ``world_size``-th record of it, so the
     ranks see disjoint records that together cover the epoch (their batch counts may differ by one).
 
-    With a sampler, trailing ``RandomNoise`` transforms are fused into sampling (``defer_noise``): the same
-    random draws, the same bits, but noise is computed only for the voxels served.
+    With a sampler, trailing voxel-wise transforms that can work on gathered items (those with an
+    ``apply_to_items``, such as ``RandomNoise``) are fused into sampling (``defer_noise``): the same random
+    draws, the same bits, but computed only for the voxels served.
     """
 
     def __init__(
@@ -357,34 +363,33 @@ class DatasetLoader:
         return self._finish_record(x, y, rng)
 
     def _split_deferred(self) -> tuple[list[Any], list[Any]]:
-        """Trailing ``RandomNoise`` transforms, which a sampler can apply to the gathered items only: the
-        noise is counter-based on each voxel's index, so the result is bit-identical and no noisy copy of
-        the whole image is ever made. (Not with co-transforms, which would run after the noise.)"""
-        from nitrain.transforms.random_intensity import RandomNoise
-
+        """The x_transforms run on the record, and the trailing ones deferred to the sampler: transforms
+        with an ``apply_to_items`` (voxel-wise, with randomness that is a function of each voxel's index,
+        such as ``RandomNoise``), which the sampler applies to the gathered items only, bit-identical to
+        applying them to the whole image first. (Not with co-transforms, which would run after them.)"""
         if self.sampler is None or not self.defer_noise or self.co_transforms:
             return self.x_transforms, []
         k = len(self.x_transforms)
-        while k > 0 and type(self.x_transforms[k - 1]) is RandomNoise:
+        while k > 0 and _deferrable(self.x_transforms[k - 1]):
             k -= 1
         return self.x_transforms[:k], self.x_transforms[k:]
 
     def _prepare_record(self, job: tuple[int, np.random.Generator]) -> tuple[Any, Any, list | None]:
         """Record ``i`` read and through every loader transform, drawing from its own generator: ``(x, y,
-        noise)``, where ``noise`` lists the deferred ``RandomNoise`` draws ``(sd, seed)`` (None for several
-        inputs, whose noise is not deferred). Runs on a worker lane."""
+        post)``, where ``post`` lists the deferred steps ``(transform, params)`` for the sampler (None for
+        several inputs, whose transforms are not deferred). Runs on a worker lane."""
         i, rng = job
         eager, deferred = self._split_deferred()
         x, y = self.dataset[i]
-        noise: list | None = None
+        post: list | None = None
         if isinstance(x, list):
             x = [self._transform(self.x_transforms, v, rng) for v in x]
         else:
             x = self._transform(eager, x, rng)
-            steps = [t.decide(x, rng) for t in deferred]
-            noise = [(p["sd"], p["seed"]) for p in steps if p is not None]
+            decided = [(t, t.decide(x, rng)) for t in deferred]
+            post = [(t, params) for t, params in decided if params is not None]
         x, y = self._finish_record(x, y, rng)
-        return x, y, noise
+        return x, y, post
 
     def _batches(self, group: Group, records: Sequence[tuple[Any, Any, list | None]]) -> Iterator[Batch]:
         """The batches of ``group`` from its prepared ``records``: one stacked batch without a sampler;
@@ -408,11 +413,11 @@ class DatasetLoader:
         ]
         self._check_sampler(shapes, indices)
         self._check_counted(indices, shapes)
-        noise: list | None = [r[2] for r in records]
-        if noise is None or any(n is None for n in noise) or not any(noise):
-            noise = None
+        post: list | None = [r[2] for r in records]
+        if post is None or any(steps is None for steps in post) or not any(post):
+            post = None
         sub_batches = self.sampler(
-            xs, ys, group.rng(), channel=self.channel, drop_last=self.drop_last, noise=noise
+            xs, ys, group.rng(), channel=self.channel, drop_last=self.drop_last, post=post
         )
         for b in sub_batches:
             yield Batch(b[0], b[1], records=indices[b.records], origins=b.origins, channel=self.channel)

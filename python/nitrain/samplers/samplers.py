@@ -13,7 +13,6 @@ from typing import Any, Literal
 
 import numpy as np
 
-from nitrain import _core
 from nitrain._batch import Batch
 from nitrain.samplers._extract import (
     _size,
@@ -141,30 +140,32 @@ class BaseSampler:
         (slices and slice patches) or ``None``."""
         return table[:, 1:], None
 
-    def _add_noise(
+    def _post(
         self,
         batch: np.ndarray,
         table: np.ndarray,
         shapes: Sequence[tuple[int, ...]],
-        noise: Any,
+        post: Sequence[Sequence[tuple[Any, dict]]],
         channel: Channel,
     ) -> None:
-        """Add deferred ``RandomNoise`` draws (per record: a list of (sd, seed)) to gathered items, exactly
-        as if the noise had been added to the whole images before gathering."""
-        steps = max((len(noise[r]) for r in table[:, 0]), default=0)
-        if steps == 0:
+        """Apply deferred voxel-wise steps to gathered items, exactly as if they had been applied to the
+        whole images before gathering. ``post[r]``: record r's steps, ``(transform, params)`` in order;
+        each transform type's ``apply_to_items(view, origins, item_shapes, params)`` gets, per item, the
+        list of its record's params for that type. (Deferred steps commute: they add to each voxel.)"""
+        kinds: dict[type, list[list[dict]]] = {}
+        for j, r in enumerate(table[:, 0]):
+            for t, params in post[r]:
+                kinds.setdefault(type(t), [[] for _ in range(len(table))])[j].append(params)
+        if not kinds:
             return
         view = batch[..., 0] if channel == "last" else batch[:, 0] if channel == "first" else batch
         origins, axis = self.corners(table, shapes)
         if axis is not None:
             view = np.expand_dims(view, axis + 1)
-        sds = np.full((len(table), steps), np.nan)
-        seeds = np.zeros((len(table), steps), np.uint64)
-        for j, r in enumerate(table[:, 0]):
-            for m, (sd, seed) in enumerate(noise[r]):
-                sds[j, m], seeds[j, m] = sd, seed
+        origins = np.ascontiguousarray(origins, np.int64)
         item_shapes = np.array([shapes[r] for r in table[:, 0]], np.int64)
-        _core.add_noise_to_blocks(view, np.ascontiguousarray(origins, np.int64), item_shapes, sds, seeds)
+        for kind, params in kinds.items():
+            kind.apply_to_items(view, origins, item_shapes, params)  # type: ignore[attr-defined]
 
     def __call__(
         self,
@@ -173,8 +174,11 @@ class BaseSampler:
         rng: np.random.Generator,
         channel: Channel = "last",
         drop_last: bool = False,
-        noise: Any = None,
+        post: Any = None,
     ) -> Iterator[Batch]:
+        """The sub-batches of the records ``xs`` (targets ``ys``), items drawn from ``rng``. ``post``:
+        per record, deferred voxel-wise steps ``(transform, params)`` applied to the gathered items of x
+        (see ``_post``)."""
         streams = _inputs(xs)
         shapes = [tuple(image_array(img).shape) for img in streams[0]]
         self.check_shapes(shapes)
@@ -187,8 +191,8 @@ class BaseSampler:
             if drop_last and len(part) < self.sub_batch_size:
                 return
             xb = [self.gather(stream, part, channel) for stream in streams]
-            if noise is not None:
-                self._add_noise(xb[0], part, shapes, noise, channel)
+            if post is not None:
+                self._post(xb[0], part, shapes, post, channel)
             yb = self.gather(list(ys), part, channel) if image_y else _targets(ys, part[:, 0])
             yield Batch(xb if len(streams) > 1 else xb[0], yb, part[:, 0], part[:, 1:], channel)
 
@@ -539,8 +543,8 @@ class LabelSampler(BaseSampler):
         rng: np.random.Generator,
         channel: Channel = "last",
         drop_last: bool = False,
-        noise: Any = None,
+        post: Any = None,
     ) -> Iterator[Batch]:
         if not ys or not _is_image(ys[0]):
             raise ValueError("LabelSampler: the targets must be label images (segmentation)")
-        yield from super().__call__(xs, ys, rng, channel, drop_last, noise)
+        yield from super().__call__(xs, ys, rng, channel, drop_last, post)

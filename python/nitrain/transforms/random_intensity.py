@@ -42,6 +42,24 @@ class RandomNoise(RandomTransform):
         _core.add_gaussian_noise(src, buf, params["sd"], params["seed"], 0)
         return out
 
+    @staticmethod
+    def apply_to_items(
+        view: np.ndarray, origins: np.ndarray, item_shapes: np.ndarray, params: Sequence[Sequence[dict]]
+    ) -> None:
+        """Add the noise of ``params[j]`` (the draws of item j's image, in order) to item j of ``view``
+        (its corner ``origins[j]`` in an image of shape ``item_shapes[j]``), in place: the same bits as
+        ``apply`` on the whole image, then cutting the item out (the deviates are a function of the seed
+        and each voxel's index in the image). Samplers call this for noise deferred by a loader."""
+        steps = max((len(p) for p in params), default=0)
+        if steps == 0:
+            return
+        sds = np.full((len(params), steps), np.nan)
+        seeds = np.zeros((len(params), steps), np.uint64)
+        for j, item in enumerate(params):
+            for m, p in enumerate(item):
+                sds[j, m], seeds[j, m] = p["sd"], p["seed"]
+        _core.add_noise_to_blocks(view, origins, item_shapes, sds, seeds)
+
 
 def smooth(
     image: Image, sigma: float | Sequence[float], physical: bool = False, truncate: float = 4.0
