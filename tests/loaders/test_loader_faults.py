@@ -84,8 +84,9 @@ def test_the_two_image_case_serves_every_block():
     )
     n = len(ld)
     batches, per_record = _served(ld)
-    assert per_record == {0: 5**3, 1: 6**3}  # not 2 x 5**3, as from the first record's shape
-    assert n == batches == 4 + 7
+    # 32: starts 0..24 by 6; 40: 0..30 by 6 and 32 flush with the border
+    assert per_record == {0: 5**3, 1: 7**3}  # not 2 x 5**3, as from the first record's shape
+    assert n == batches == 4 + 11
 
 
 def test_slice_sampler_records_of_different_slice_shapes_cannot_share_an_image_batch():
@@ -106,8 +107,8 @@ def test_to_keras_serves_every_block_of_mixed_shapes():
         seed=0,
     )
     kd = ld.to_keras()
-    expected = 5**3 + 6**3 + 3**3 + 6**3
-    assert len(kd) == 4 + 7 + 1 + 7  # not 4 x 4, as from the first record's shape
+    expected = 5**3 + 7**3 + 4**3 + 7**3  # grids cover each image to its border
+    assert len(kd) == 4 + 11 + 2 + 11  # not 4 x 4, as from the first record's shape
     keras.utils.set_random_seed(0)
     inp = keras.Input((8, 8, 8, 1))
     out = keras.layers.Dense(1)(keras.layers.GlobalAveragePooling3D()(inp))

@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nitrain
+from nitrain import samplers
 from nitrain.samplers._extract import (
     extract_blocks,
     extract_slice_patches,
@@ -277,7 +278,25 @@ def test_grid_origins_cover_every_position_with_stride_one():
 def test_grid_origins_default_stride_tiles_without_overlap():
     origins = grid_origins((64, 64), (32, 32))
     np.testing.assert_array_equal(origins, [[0, 0], [0, 32], [32, 0], [32, 32]])
-    assert grid_origins((10, 10, 10), (4, 4, 4), stride=(3, 5, 10)).shape == (3 * 2 * 1, 3)
+    # axis 0: 0, 3, 6 (flush already); axis 1: 0, 5 and 6 flush; axis 2: 0 and 6 flush
+    assert grid_origins((10, 10, 10), (4, 4, 4), stride=(3, 5, 10)).shape == (3 * 3 * 2, 3)
+
+
+@pytest.mark.parametrize(
+    "shape, size, stride",
+    [((50, 59, 48), 32, None), ((50, 59, 48), 32, 16), ((7, 9), 4, 3), ((33, 20, 5), (8, 20, 2), (5, 7, 2))],
+)
+def test_grids_cover_every_voxel_and_the_sampler_counts_them(shape, size, stride):
+    origins = grid_origins(shape, size, stride)
+    size_ = (size,) * len(shape) if isinstance(size, int) else size
+    covered = np.zeros(shape, bool)
+    for o in origins:
+        covered[tuple(slice(a, a + s) for a, s in zip(o, size_, strict=True))] = True
+    assert covered.all()
+    assert (origins >= 0).all() and (origins + np.array(size_) <= np.array(shape)).all()
+    assert len(np.unique(origins, axis=0)) == len(origins)
+    sampler = samplers.BlockSampler(block_size=size, stride=stride)
+    assert sampler.n_items(shape) == len(origins)
 
 
 def test_random_origins_are_seeded_and_in_bounds():

@@ -160,12 +160,24 @@ def _fit(shape, size, op: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return shape, size
 
 
+def grid_positions(d: int, s: int, step: int) -> np.ndarray:
+    """Starts of blocks of length ``s`` along an axis of length ``d``: every ``step`` from 0, plus one
+    flush with the far end when those leave voxels uncovered, so the blocks cover the whole axis."""
+    starts = np.arange(0, d - s + 1, step, dtype=np.int64)
+    if starts[-1] + s < d:
+        starts = np.append(starts, d - s)
+    return starts
+
+
 def grid_origins(shape, size, stride=None) -> np.ndarray:
-    """Corners of every block of ``size`` on a grid with step ``stride`` (default: ``size``, no overlap;
-    1: every position). Rows in C order (last axis fastest), shape ``(M, len(shape))``."""
+    """Corners of the blocks of ``size`` on a grid with step ``stride`` (default: ``size``, no overlap;
+    1: every position). On each axis the last block is flush with the far border (overlapping its
+    neighbour) when the steps would leave the end out, so a grid with ``stride <= size`` covers every
+    voxel. Rows in C order (last axis fastest),
+    shape ``(M, len(shape))``."""
     shape, size = _fit(shape, size, "grid origins")
     stride = size if stride is None else _size(stride, len(shape), "grid origins (stride)")
-    axes = [np.arange(0, d - s + 1, st) for d, s, st in zip(shape, size, stride, strict=True)]
+    axes = [grid_positions(d, s, st) for d, s, st in zip(shape, size, stride, strict=True)]
     grid = np.meshgrid(*axes, indexing="ij")
     return np.stack([g.ravel() for g in grid], axis=1).astype(np.int64)
 

@@ -20,6 +20,7 @@ from nitrain.samplers._extract import (
     extract_slice_patches,
     extract_slices,
     grid_origins,
+    grid_positions,
     image_array,
     random_origins,
 )
@@ -54,7 +55,7 @@ def _targets(ys: Sequence[Any], take: Sequence[int] | np.ndarray) -> np.ndarray:
 def _grid_count(shape: tuple[int, ...], size: Sequence[int], stride: Any) -> int:
     """How many rows ``grid_origins(shape, size, stride)`` has (``size`` fits), without making them."""
     stride = size if stride is None else _size(stride, len(shape), "grid origins (stride)")
-    return int(np.prod([(d - s) // st + 1 for d, s, st in zip(shape, size, stride, strict=True)]))
+    return int(np.prod([len(grid_positions(d, s, st)) for d, s, st in zip(shape, size, stride, strict=True)]))
 
 
 def _fit_size(
