@@ -230,22 +230,13 @@ class BaseDataset:
         where = self._where(i)
         x = self._prepared(self._x[i], self.x_transforms, where, "x")
         y = self._prepared(self._y[i], self.y_transforms, where, "y")
-        import ants
+        from nitrain.transforms._co import co_transform, warn_unpaired_spatial
 
-        from nitrain.transforms.base import BaseTransform, takes_rng
-
-        def each(t: Transform, v: Any) -> Any:
-            # a transform of one image (``__call__(image)``) moves every image alike; values that are
-            # not images (a scalar label) pass through
-            if isinstance(v, list | tuple):
-                return type(v)(each(t, u) for u in v)
-            return t(v) if isinstance(v, ants.ANTsImage) else v
-
+        if not getattr(self, "_checked_pairing", False):
+            self._checked_pairing = True
+            warn_unpaired_spatial(type(self).__name__, self.x_transforms, y, self.y_transforms)
         for t in self.co_transforms:
-            if isinstance(t, BaseTransform) and not takes_rng(t):
-                x, y = each(t, x), each(t, y)
-            else:
-                x, y = t(x, y)
+            x, y = co_transform(t, x, y, owner=f"{type(self).__name__}: co_transforms ({where})")
         return x, y
 
     def _prepared(self, value: Any, transforms: Sequence[Transform], where: str, stream: str) -> Any:

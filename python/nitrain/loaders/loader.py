@@ -20,7 +20,8 @@ from nitrain.loaders._lanes import Lanes, Slot
 from nitrain.loaders._plan import Group, plan_epoch
 from nitrain.loaders._shapes import shape_through
 from nitrain.samplers._extract import image_array
-from nitrain.transforms.base import BaseTransform, takes_rng
+from nitrain.transforms._co import co_transform, warn_unpaired_spatial
+from nitrain.transforms.base import takes_rng
 
 #: A sampler's pool, when not given: as many records as fit in this many bytes (see ``DatasetLoader``).
 POOL_BYTES = 1 << 30
@@ -192,6 +193,7 @@ class DatasetLoader:
         self._shapes: dict[int, tuple] = {}  # record -> shape of its (first) x after every transform
         self._shapes_key: tuple | None = None  # what those shapes were worked out for
         self._warned_shape = False
+        self._checked_pairing = False  # whether spatial x_transforms with image targets were looked for
         # (shape, name) of the first record the sampler's checks saw
         self._reference: tuple[tuple[int, ...], str] | None = None
 
@@ -332,23 +334,12 @@ class DatasetLoader:
             value = t(value, rng=rng) if takes_rng(t) else t(value)
         return value
 
-    @staticmethod
-    def _co_transform(t: Any, x: Any, y: Any, rng: np.random.Generator) -> tuple[Any, Any]:
-        """One co-transform of ``(x, y)``: a library transform draws once from ``rng`` for both; a
-        ``BaseTransform`` with its own ``__call__(image)`` is applied to each on its own (as in
-        ``Compose``); any other callable is called as ``t(x, y)`` (as a dataset's co-transforms are)."""
-        if takes_rng(t):
-            return t(x, y, rng=rng)
-        if isinstance(t, BaseTransform):
-            return t(x), t(y)
-        return t(x, y)
-
     def _finish_record(self, x: Any, y: Any, rng: np.random.Generator) -> tuple[Any, Any]:
         """The y_transforms and co_transforms of one record (after its x_transforms)."""
         if self.y_transforms:
             y = self._transform(self.y_transforms, y, rng)
         for t in self.co_transforms:
-            x, y = self._co_transform(t, x, y, rng)
+            x, y = co_transform(t, x, y, rng, owner="DatasetLoader: co_transforms")
         return x, y
 
     def _transform_record(
@@ -398,6 +389,9 @@ class DatasetLoader:
         xs = [r[0] for r in records]
         ys = [r[1] for r in records]
         indices = group.indices
+        if not self._checked_pairing:
+            self._checked_pairing = True
+            warn_unpaired_spatial("DatasetLoader", self.x_transforms, ys[0], self.y_transforms)
         if self.sampler is None:
             xb: Any
             if isinstance(xs[0], list):
