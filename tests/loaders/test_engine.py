@@ -197,3 +197,45 @@ def test_a_failing_record_raises_in_the_loop_and_stops_the_lanes():
     time.sleep(0.2)
     after = {t for t in threading.enumerate() if t.name.startswith("nitrain-loader") and t.is_alive()}
     assert after <= before
+
+
+@pytest.mark.parametrize("expand_dims, axis", [(-1, -1), (1, 1)])
+def test_several_inputs_stack_as_channels(expand_dims, axis):
+    import ants
+
+    rng = np.random.default_rng(0)
+    t1 = [ants.from_numpy(rng.normal(size=(8, 8, 8)).astype(np.float32)) for _ in range(4)]
+    flair = [ants.from_numpy(rng.normal(size=(8, 8, 8)).astype(np.float32)) for _ in range(4)]
+    ds = datasets.MemoryDataset([[a, b] for a, b in zip(t1, flair, strict=True)], [1.0, 2.0, 3.0, 4.0])
+    whole = loaders.DatasetLoader(ds, 2, expand_dims=expand_dims, stack_inputs=True, seed=0)
+    x, y = next(iter(whole))
+    assert x.shape == ((2, 8, 8, 8, 2) if axis == -1 else (2, 2, 8, 8, 8))
+    np.testing.assert_array_equal(np.take(x, 0, axis=axis)[1], t1[1].numpy())
+    np.testing.assert_array_equal(np.take(x, 1, axis=axis)[0], flair[0].numpy())
+    blocks = loaders.DatasetLoader(
+        ds, 2, sampler=samplers.BlockSampler(4, sub_batch_size=8), expand_dims=expand_dims, stack_inputs=True
+    )
+    b = next(iter(blocks))
+    assert b.x.shape == ((8, 4, 4, 4, 2) if axis == -1 else (8, 2, 4, 4, 4))
+    with pytest.raises(ValueError, match="stack_inputs=True needs a channel axis"):
+        loaders.DatasetLoader(ds, 2, expand_dims=None, stack_inputs=True)
+
+
+def test_a_two_channel_torch_model_trains_on_stacked_inputs():
+    torch = pytest.importorskip("torch")
+    import ants
+
+    from nitrain import trainers
+
+    rng = np.random.default_rng(1)
+    vols = [
+        [ants.from_numpy(rng.normal(size=(8, 8, 8)).astype(np.float32)) for _ in range(2)] for _ in range(4)
+    ]
+    ds = datasets.MemoryDataset(vols, [0.0, 1.0, 2.0, 3.0])
+    ld = loaders.DatasetLoader(ds, 2, stack_inputs=True, seed=0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv3d(2, 4, 3), torch.nn.AdaptiveAvgPool3d(1), torch.nn.Flatten(), torch.nn.Linear(4, 1)
+    )
+    trainer = trainers.ModelTrainer(model, "mse", verbose=0)
+    history = trainer.fit(ld, epochs=1)
+    assert np.isfinite(history["loss"][0])

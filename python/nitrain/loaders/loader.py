@@ -117,6 +117,10 @@ class DatasetLoader:
     rank draws the same epoch order from the seed and serves every ``world_size``-th record of it, so the
     ranks see disjoint records that together cover the epoch (their batch counts may differ by one).
 
+    Several inputs per record (x a list of images: T1 and FLAIR) are served as a list of arrays, or, with
+    ``stack_inputs=True``, as one array with one channel per input (in the order of the list), what a
+    multi-channel network takes, on torch and keras alike.
+
     With a sampler, trailing voxel-wise transforms that can work on gathered items (those with an
     ``apply_to_items``, such as ``RandomNoise``) are fused into sampling (``defer_noise``): the same random
     draws, the same bits, but computed only for the voxels served.
@@ -141,6 +145,7 @@ class DatasetLoader:
         num_workers: int | None = None,
         pool: int | None = None,
         pool_bytes: int = POOL_BYTES,
+        stack_inputs: bool = False,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"DatasetLoader: batch_size must be a positive integer, got {batch_size!r}")
@@ -158,6 +163,8 @@ class DatasetLoader:
             raise ValueError(f"DatasetLoader: pool must be a positive integer or None, got {pool!r}")
         if isinstance(pool_bytes, bool) or not isinstance(pool_bytes, int) or pool_bytes < 1:
             raise ValueError(f"DatasetLoader: pool_bytes must be a positive integer, got {pool_bytes!r}")
+        if stack_inputs and EXPAND_DIMS[expand_dims] is None:
+            raise ValueError("DatasetLoader: stack_inputs=True needs a channel axis (expand_dims -1, 0 or 1)")
         if len(dataset) == 0:
             raise ValueError("DatasetLoader: the dataset is empty")
         for name, ts in (
@@ -184,6 +191,7 @@ class DatasetLoader:
         self.num_workers = get_num_threads() if num_workers is None else num_workers
         self.pool = pool
         self.pool_bytes = pool_bytes
+        self.stack_inputs = bool(stack_inputs)
         self.rank, self.world_size = _distributed(rank, world_size)
         if self.world_size > 1 and seed is None:
             raise ValueError(
@@ -399,7 +407,7 @@ class DatasetLoader:
             else:
                 xb = _stack(xs, self.channel, "x")
             yb = _stack(ys, self.channel if _is_image(ys[0]) else None, "y")
-            yield Batch(xb, yb, records=indices, channel=self.channel)
+            yield Batch(self._inputs(xb), yb, records=indices, channel=self.channel)
             return
         shapes = [
             tuple(image_array(x[0] if isinstance(x, list) else x, f"{self._name(i)}: x").shape)
@@ -414,7 +422,14 @@ class DatasetLoader:
             xs, ys, group.rng(), channel=self.channel, drop_last=self.drop_last, post=post
         )
         for b in sub_batches:
-            yield Batch(b[0], b[1], records=indices[b.records], origins=b.origins, channel=self.channel)
+            x = self._inputs(b[0])
+            yield Batch(x, b[1], records=indices[b.records], origins=b.origins, channel=self.channel)
+
+    def _inputs(self, x: Any) -> Any:
+        """Several inputs as one array, stacked on the channel axis with ``stack_inputs``."""
+        if not self.stack_inputs or not isinstance(x, list):
+            return x
+        return np.concatenate(x, axis=1 if self.channel == "first" else -1)
 
     def _prepare_group(self, group: Group) -> list[Batch]:
         """Every batch of ``group``, made now (its records on the worker lanes)."""
