@@ -1,5 +1,6 @@
 """Datasets: where images and labels come from, read lazily and joined by participant id."""
 
+from nitrain.datasets._tables import decode_classes
 from nitrain.datasets.base import BaseDataset
 from nitrain.datasets.bids import BIDSDataset
 from nitrain.datasets.folder import CSVDataset, FolderDataset, MemoryDataset
@@ -12,6 +13,7 @@ __all__ = [
     "CSVDataset",
     "FolderDataset",
     "MemoryDataset",
+    "decode_classes",
     "make_phantom",
     "make_phantom_cohort",
     "phantom_arrays",

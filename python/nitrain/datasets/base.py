@@ -114,6 +114,8 @@ class BaseDataset:
         self._ids: list[str] = []
         self._x: list = []
         self._y: list = []
+        #: the class names in index order when the targets are class names (encoded as class indices)
+        self.classes: tuple[str, ...] | None = None
         # remote datasets set these: URL -> local copy; URL -> (binary file, size), for on_error='skip'
         self._fetch: Callable[[str], Any] | None = None
         self._open: Callable[[str], Any] | None = None
@@ -137,6 +139,17 @@ class BaseDataset:
     def _where(self, i: int) -> str:
         rid = self._ids[i] if i < len(self._ids) else str(i)
         return f"{type(self).__name__} record {i} ({rid})"
+
+    def decode(self, values: Any, axis: int = -1) -> Any:
+        """Class names of class indices or scores (logits or probabilities, one per class on ``axis``), for
+        a dataset whose targets are class names: see ``nitrain.datasets.decode_classes``."""
+        from nitrain.datasets._tables import decode_classes
+
+        if self.classes is None:
+            raise ValueError(
+                f"{type(self).__name__}.decode: the targets are not class names (the dataset has no classes)"
+            )
+        return decode_classes(self.classes, values, axis)
 
     def record_shape(self, i: int) -> tuple[int, ...] | None:
         """The voxel shape of record ``i``'s x image (the first one, for several inputs) as stored, before
@@ -349,6 +362,8 @@ class BaseDataset:
         lines = [f"{type(self).__name__} ({len(self)} records)", f"  first x: {shown!r:.120}"]
         if self._y:
             lines.append(f"  first y: {self._y[0]!r:.120}")
+        if self.classes is not None:
+            lines.append(f"  classes: {list(self.classes)!r:.200}")
         for name in ("x_transforms", "y_transforms", "co_transforms"):
             ts = getattr(self, name)
             if ts:

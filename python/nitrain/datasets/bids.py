@@ -8,8 +8,12 @@ from typing import Any
 
 from nitrain._paths import NIFTI_SUFFIXES
 from nitrain._typing import PathLike, Transforms
+from nitrain.datasets._tables import TABLE_KEYS, check_keys, table_values
 from nitrain.datasets.base import BaseDataset
-from nitrain.datasets.folder import _Join, table_values
+from nitrain.datasets.folder import _Join
+
+#: What a BIDS query may hold besides entities: options of ``BIDSLayout.get``.
+PYBIDS_OPTIONS = ("scope", "regex_search", "absolute_paths", "invalid_filters")
 
 
 class BIDSDataset(BaseDataset):
@@ -17,8 +21,11 @@ class BIDSDataset(BaseDataset):
 
     ``x``: pybids entities, e.g. ``{'suffix': 'T1w', 'datatype': 'anat'}`` (extension defaults to NIfTI; a
     list of queries for several inputs). ``y``: a ``participants.tsv`` column ``{'column': 'age'}`` or an
-    image query like x (e.g. ``{'suffix': 'dseg'}``). Records are joined by subject; a query that finds
-    several files for one subject is an error (add entities such as ``session`` or ``run``).
+    image query like x (e.g. ``{'suffix': 'dseg'}``); a column of text is class names and ``'columns':
+    [...]`` gives a vector per record, as for ``FolderDataset`` (``'file'`` and ``'id'`` name another
+    table and id column). A key that is neither a BIDS entity of the layout nor an option of
+    ``BIDSLayout.get`` is an error. Records are joined by subject; a query that finds several files for one
+    subject is an error (add entities such as ``session`` or ``run``).
     ``on_error``: ``'raise'`` or ``'skip'`` records with unreadable images (see ``BaseDataset``).
     """
 
@@ -53,9 +60,10 @@ class BIDSDataset(BaseDataset):
         sources: dict[str, Mapping[str, object]] = {}
         for k, q in enumerate(queries):
             sources[f"x[{k}]" if multi else "x"] = self._query(q, f"x[{k}]" if multi else "x")
-        if isinstance(y, dict) and "column" in y and "suffix" not in y:
+        if isinstance(y, dict) and {"column", "columns"} & set(y):
+            check_keys(y, TABLE_KEYS, owner, "y")
             path = self.base_dir / y.get("file", "participants.tsv")
-            sources["y"] = table_values(path, y["column"], y.get("id", "participant_id"), owner)
+            sources["y"], self.classes = table_values(path, y, owner)
         elif isinstance(y, dict):
             sources["y"] = self._query(y, "y")
         else:
@@ -71,6 +79,8 @@ class BIDSDataset(BaseDataset):
         owner = "BIDSDataset"
         if not isinstance(query, dict) or not query:
             raise ValueError(f"{owner}: {name} must be a dict of BIDS entities, got {query!r}")
+        if query.get("invalid_filters", "error") == "error":  # pybids may be told to take any key
+            check_keys(query, [*sorted(self.layout.get_entities()), *PYBIDS_OPTIONS], owner, name)
         q = dict(query)
         q.setdefault("extension", list(NIFTI_SUFFIXES))
         try:

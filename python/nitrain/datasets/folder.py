@@ -14,67 +14,17 @@ import numpy as np
 
 from nitrain._paths import is_image_path
 from nitrain._typing import PathLike, Transforms
+from nitrain.datasets._tables import (
+    TABLE_KEYS,
+    check_keys,
+    class_names,
+    column,
+    column_targets,
+    read_table,
+    table_values,
+    text_targets,
+)
 from nitrain.datasets.base import BaseDataset
-
-
-def _read_table(path: Path, owner: str) -> Any:
-    import pandas as pd
-
-    if not path.exists():
-        raise FileNotFoundError(f"{owner}: table file not found: {path}")
-    sep = "\t" if path.suffix.lower() == ".tsv" else ","
-    return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=True)
-
-
-def _column(table: Any, column: str, path: Path, owner: str) -> Any:
-    if column not in table.columns:
-        raise KeyError(f"{owner}: column {column!r} not in {path}; available: {list(table.columns)}")
-    return table[column]
-
-
-def _values(series: Any, names: Sequence[str], column: str, path: Path, owner: str) -> Any:
-    """Floats when every present value is a number, the strings when none is (class names); a column with
-    both is an error naming the records (``names``, e.g. participant ids) and their text values."""
-    import pandas as pd
-
-    numeric = pd.to_numeric(series, errors="coerce")
-    present, is_number = series.notna().to_numpy(), numeric.notna().to_numpy()
-    if not is_number.any():
-        return series
-    stray = np.flatnonzero(present & ~is_number)
-    if len(stray):
-        shown = ", ".join(f"{names[k]}: {series.iloc[k]!r}" for k in stray[:10])
-        raise ValueError(
-            f"{owner}: column {column!r} of {path} holds numbers and also text that is not a number "
-            f"({shown}{' ...' if len(stray) > 10 else ''}); a column must be all numbers, or all text for "
-            "class names"
-        )
-    return numeric.astype(float)
-
-
-def _infinite(values: Any) -> np.ndarray:
-    """Positions of infinite numbers (rejected like missing values)."""
-    if values.dtype.kind != "f":
-        return np.zeros(len(values), dtype=bool)
-    return np.isinf(values.to_numpy())
-
-
-def table_values(path: Path, column: str, id_col: str, owner: str) -> dict[str, object]:
-    """``{id: value}`` from a participants-style table; duplicate ids, missing or infinite values and
-    columns that mix numbers and text are errors."""
-    table = _read_table(path, owner)
-    ids = _column(table, id_col, path, owner)
-    dup = sorted(set(ids[ids.duplicated()]))
-    if dup:
-        raise ValueError(f"{owner}: duplicate ids in {path} column {id_col!r}: {dup[:10]}")
-    values = _values(_column(table, column, path, owner), [str(i) for i in ids], column, path, owner)
-    missing = sorted(ids[values.isna()])
-    if missing:
-        raise ValueError(f"{owner}: {path} has no {column!r} value for ids {missing[:10]}")
-    infinite = sorted(ids[_infinite(values)])
-    if infinite:
-        raise ValueError(f"{owner}: {path} has an infinite {column!r} value for ids {infinite[:10]}")
-    return dict(zip(ids, values.tolist(), strict=True))
 
 
 class _Join:
@@ -134,10 +84,13 @@ class FolderDataset(BaseDataset):
     ``x``: ``{'pattern': ..., 'exclude': ...}`` (a list of those for several inputs); a pattern may hold an
     ``{id}`` placeholder (``'sub-{id}/anat/sub-{id}_T1w.nii.gz'``) that says where the id is. ``y``: a
     table column ``{'file': 'participants.tsv', 'column': 'age', 'id': 'participant_id'}`` or an image
-    config like x. Otherwise ids come from each path's ``sub-XXX`` part (``id_pattern``). Records are
-    joined by id, never by position; ids present on one side only are an error (``on_missing='drop'``: a
-    warning, and left out). ``cache``/``cache_limit`` and ``on_error`` (``'raise'`` or ``'skip'`` records
-    with unreadable images): see ``BaseDataset``.
+    config like x. A column of text is class names: each record's y is its class index, the classes (sorted,
+    or in the order of ``'classes': [...]`` in the spec) are in ``classes`` and ``decode`` turns indices or
+    scores back into names; ``'columns': ['age', 'score']`` gives a vector of floats per record. A key a
+    spec does not take is an error. Without ``{id}``, ids come from each path's ``sub-XXX`` part
+    (``id_pattern``). Records are joined by id, never by position; ids present on one side only are an
+    error (``on_missing='drop'``: a warning, and left out). ``cache``/``cache_limit`` and ``on_error``
+    (``'raise'`` or ``'skip'`` records with unreadable images): see ``BaseDataset``.
     """
 
     def __init__(
@@ -176,11 +129,15 @@ class FolderDataset(BaseDataset):
             )
         if isinstance(y, dict) and "pattern" in y:
             sources["y"] = self._images(y, "y")
-        elif isinstance(y, dict) and {"file", "column"} <= set(y):
+        elif isinstance(y, dict) and {"file", "column", "columns"} & set(y):
+            check_keys(y, TABLE_KEYS, owner, "y")
+            if "file" not in y:
+                raise ValueError(f"{owner}: y {y!r} names no 'file' (the table to read: 'participants.tsv')")
             sources["y"] = self._table(y)
         else:
             raise ValueError(
-                f"{owner}: y must be {{'file': ..., 'column': ...}} or {{'pattern': ...}}, got {y!r}"
+                f"{owner}: y must be {{'file': ..., 'column': ...}} (or 'columns': [...]) or "
+                f"{{'pattern': ...}}, got {y!r}"
             )
         self.x_config, self.y_config = x, y
         ids = _Join(owner, on_missing)(sources)
@@ -192,6 +149,8 @@ class FolderDataset(BaseDataset):
 
     def _images(self, cfg: dict[str, Any], name: str) -> dict[str, str]:
         owner = "FolderDataset"
+        if isinstance(cfg, dict):
+            check_keys(cfg, ("pattern", "exclude"), owner, name)
         if not isinstance(cfg, dict) or "pattern" not in cfg:
             raise ValueError(f"{owner}: {name} must be a dict with a 'pattern' key, got {cfg!r}")
         pattern, exclude = cfg["pattern"], cfg.get("exclude")
@@ -233,14 +192,17 @@ class FolderDataset(BaseDataset):
             path = self._store.local(cfg["file"])
         except FileNotFoundError:
             path = Path(self._store.full(cfg["file"]))
-        return table_values(path, cfg["column"], cfg.get("id", "participant_id"), "FolderDataset")
+        values, self.classes = table_values(path, cfg, "FolderDataset")
+        return values
 
 
 class CSVDataset(BaseDataset):
     """Records from a CSV/TSV file: ``x={'column': 'path'}`` (a list for several inputs), ``y={'column':
-    'age'}`` (a value or a path column). Paths are relative to the table's folder. Record ids are the table's
-    row numbers (0 for the first row after the header). ``cache``/``cache_limit`` and ``on_error``
-    (``'raise'`` or ``'skip'`` records with unreadable images): see ``BaseDataset``."""
+    'age'}`` (a value or a path column; text that is not paths is class names, ``'classes': [...]`` fixes
+    their order, see ``FolderDataset``), or ``y={'columns': ['age', 'score']}`` (a vector of floats). Paths
+    are relative to the table's folder. Record ids are the table's row numbers (0 for the first row after
+    the header). ``cache``/``cache_limit`` and ``on_error`` (``'raise'`` or ``'skip'`` records with
+    unreadable images): see ``BaseDataset``."""
 
     def __init__(
         self,
@@ -257,14 +219,16 @@ class CSVDataset(BaseDataset):
         super().__init__(x_transforms, y_transforms, co_transforms, cache, cache_limit, on_error)
         owner = "CSVDataset"
         self.path = Path(path)
-        table = _read_table(self.path, owner)
+        table = read_table(self.path, owner)
         folder = self.path.parent
         multi = isinstance(x, list | tuple)
 
         def paths(cfg: Any, name: str) -> list[str]:
+            if isinstance(cfg, dict):
+                check_keys(cfg, ("column",), owner, name)
             if not isinstance(cfg, dict) or "column" not in cfg:
                 raise ValueError(f"{owner}: {name} must be a dict with a 'column' key, got {cfg!r}")
-            col = _column(table, cfg["column"], self.path, owner)
+            col = column(table, cfg["column"], self.path, owner)
             if col.isna().any():
                 rows = [int(k) for k in np.flatnonzero(col.isna().to_numpy())]
                 raise ValueError(f"{owner}: empty {cfg['column']!r} in rows {rows[:10]} of {self.path}")
@@ -272,25 +236,28 @@ class CSVDataset(BaseDataset):
 
         xs = [paths(c, f"x[{k}]") for k, c in enumerate(x)] if multi else [paths(x, "x")]
         self._x = [list(r) for r in zip(*xs, strict=True)] if multi else xs[0]
-        if not isinstance(y, dict) or "column" not in y:
-            raise ValueError(f"{owner}: y must be a dict with a 'column' key, got {y!r}")
-        ycol = _column(table, y["column"], self.path, owner)
-        vals = _values(ycol, [f"row {k}" for k in range(len(ycol))], y["column"], self.path, owner)
-        if vals.isna().any():
-            rows = [int(k) for k in np.flatnonzero(vals.isna().to_numpy())]
-            raise ValueError(f"{owner}: empty {y['column']!r} in rows {rows[:10]} of {self.path}")
-        if _infinite(vals).any():
-            rows = [int(k) for k in np.flatnonzero(_infinite(vals))]
-            raise ValueError(f"{owner}: infinite {y['column']!r} in rows {rows[:10]} of {self.path}")
-        self._y = [
-            os.fspath(folder / v) if isinstance(v, str) and is_image_path(v) else v for v in vals.tolist()
-        ]
+        if isinstance(y, dict):
+            check_keys(y, ("column", "columns", "classes"), owner, "y")
+        if not isinstance(y, dict) or not {"column", "columns"} & set(y):
+            raise ValueError(f"{owner}: y must be a dict with a 'column' (or 'columns') key, got {y!r}")
+
+        def bad(kind: str, name: str, rows: np.ndarray) -> Exception:
+            word = "empty" if kind == "missing" else "infinite"
+            shown = [int(k) for k in rows[:10]]
+            return ValueError(f"{owner}: {word} {name!r} in rows {shown} of {self.path}")
+
+        rows = [f"row {k}" for k in range(len(table))]
+        values, self.classes = column_targets(table, y, rows, self.path, owner, bad)
+        self._y = [os.fspath(folder / v) if isinstance(v, str) and is_image_path(v) else v for v in values]
         self._ids = [str(i) for i in range(len(self._x))]
         self._drop_unreadable()
 
 
 class MemoryDataset(BaseDataset):
-    """Records from lists in memory: ANTs images or numpy arrays (arrays become images) and labels."""
+    """Records from lists in memory: ANTs images or numpy arrays (arrays become images) and labels.
+
+    Text labels are class names: each record's y is its class index, with the classes sorted or in the
+    order of ``classes`` (see ``FolderDataset``)."""
 
     def __init__(
         self,
@@ -299,12 +266,23 @@ class MemoryDataset(BaseDataset):
         x_transforms: Transforms = None,
         y_transforms: Transforms = None,
         co_transforms: Transforms = None,
+        classes: Sequence[str] | None = None,
     ) -> None:
         super().__init__(x_transforms, y_transforms, co_transforms)
         import ants
 
         if len(x) != len(y):
             raise ValueError(f"MemoryDataset: x has {len(x)} items but y has {len(y)}; they must pair up")
+        text = [isinstance(v, str) for v in y]
+        if classes is not None or any(text):
+            if not all(text):
+                j = text.index(False)
+                raise ValueError(
+                    f"MemoryDataset: text labels (class names) must all be text, but y[{j}] is {y[j]!r}"
+                )
+            given = class_names(classes, "MemoryDataset") if classes is not None else None
+            names = [f"record {k}" for k in range(len(y))]
+            y, self.classes = text_targets(list(y), names, given, "y", "MemoryDataset")
 
         def image(v: Any) -> Any:
             if isinstance(v, np.ndarray):

@@ -403,6 +403,7 @@ def register_pretrained(
     spacing=None,
     normalization=None,
     overwrite: bool = False,
+    classes=None,
 ) -> dict:
     """Save ``model``'s weights and a model card under ``name`` (``name``, ``owner/name``, optionally
     ``@version``); returns the card.
@@ -422,7 +423,10 @@ def register_pretrained(
     their checksum on loading). ``spacing`` and
     ``normalization`` record what inputs the model expects (e.g. ``(1, 1, 1)`` and
     ``{'method': 'zscore'}``), ``training_data`` and ``metrics`` describe how it was trained; all must be
-    JSON-serialisable.
+    JSON-serialisable. ``classes``: for a classifier, the class names in the order of its outputs (a
+    dataset's ``classes``); the card keeps them under ``'classes'`` (``None`` otherwise), so a fetched
+    model's predictions decode back to names with
+    ``nitrain.datasets.decode_classes(model.nitrain_card['classes'], logits)``.
     """
     from nitrain._frameworks import is_keras_model
 
@@ -435,7 +439,12 @@ def register_pretrained(
             f"register_pretrained needs a torch.nn.Module or a keras Model, got {type(model).__name__}"
         )
     spec = _architecture_spec(model, framework)
+    if classes is not None:
+        from nitrain.datasets._tables import class_names
+
+        classes = list(class_names(classes, "register_pretrained"))
     meta = {
+        "classes": classes,
         "spacing": _jsonable(spacing, "spacing"),
         "normalization": _jsonable(normalization, "normalization"),
         "training_data": _jsonable(training_data, "training_data"),
