@@ -48,6 +48,13 @@ def occluded_copies(
     value: float,
     out: npt.NDArray[np.floating],
 ) -> None: ...
+def accumulate_blocks(
+    blocks: npt.NDArray[np.float32],
+    origins: npt.NDArray[np.int64],
+    window: npt.NDArray[np.float32],
+    out: npt.NDArray[np.float32],
+    weights: npt.NDArray[np.float32],
+) -> None: ...
 def add_noise_to_blocks(
     batch: npt.NDArray[np.floating],
     origins: npt.NDArray[np.int64],

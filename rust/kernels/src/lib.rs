@@ -2,6 +2,7 @@
 //! recycled buffers they write into. This crate does not depend on pyo3 or numpy, so
 //! `cargo test -p nitrain-kernels` needs no Python; the extension crate (`rust/python`) binds it.
 
+pub mod aggregate;
 pub mod buffers;
 pub mod copy;
 pub mod error;

@@ -1,6 +1,7 @@
 //! `nitrain._core`: the extension module. This crate only binds `nitrain-kernels` to Python: check
 //! arguments, take array views, release the GIL, run the kernel, map its error (`error.rs`).
 
+pub mod aggregate;
 pub mod arrays;
 pub mod buffers;
 pub mod error;
@@ -30,6 +31,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(filters::gaussian_smooth, m)?)?;
     m.add_function(wrap_pyfunction!(filters::occluded_copies, m)?)?;
     m.add_function(wrap_pyfunction!(filters::add_noise_to_blocks, m)?)?;
+    m.add_function(wrap_pyfunction!(aggregate::accumulate_blocks, m)?)?;
     m.add_function(wrap_pyfunction!(buffers::empty_array, m)?)?;
     m.add_function(wrap_pyfunction!(buffers::buffer_pool, m)?)?;
     m.add_function(wrap_pyfunction!(threads::num_threads, m)?)?;
