@@ -5,7 +5,8 @@ torch and keras are imported lazily (``import nitrain.trainers`` imports neither
 package's own modules: ``nitrain.trainers.ModelTrainer`` imports ``nitrain.trainers.trainer`` on first use,
 and the trainer imports its backend (``nitrain.trainers.torch`` or ``nitrain.trainers.keras``) for the
 first model of that framework. ``load_checkpoint`` / ``save_checkpoint`` here are torch's (``.pt``);
-``nitrain.keras`` has keras'.
+``nitrain.keras`` has keras'. ``Dice`` and ``HD95`` are the segmentation metrics ``metrics=['dice', 'hd95']``
+names, as objects (``HD95(spacing=(1.0, 1.0, 1.2))`` measures in mm rather than voxels).
 
 Importing this package arranges for nitrain's keras losses and metrics to be registered with keras as
 soon as keras is imported (``_keras_saving.watch_keras``), so ``keras.models.load_model`` reloads models
@@ -22,6 +23,8 @@ from nitrain.trainers._keras_saving import watch_keras as _watch_keras
 _watch_keras()
 
 _WHERE = {
+    "Dice": "nitrain.trainers._objectives",
+    "HD95": "nitrain.trainers._objectives",
     "LOSSES": "nitrain.trainers._objectives",
     "METRICS": "nitrain.trainers._objectives",
     "ModelTrainer": "nitrain.trainers.trainer",
@@ -29,7 +32,7 @@ _WHERE = {
     "save_checkpoint": "nitrain.trainers._checkpoint",
 }
 
-__all__ = ["LOSSES", "METRICS", "ModelTrainer", "load_checkpoint", "save_checkpoint"]
+__all__ = ["HD95", "LOSSES", "METRICS", "Dice", "ModelTrainer", "load_checkpoint", "save_checkpoint"]
 
 
 def __getattr__(name: str) -> Any:

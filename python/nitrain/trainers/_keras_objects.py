@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from nitrain._frameworks import require_keras
 from nitrain.trainers import _objectives as obj
 
@@ -67,6 +69,16 @@ class KerasOps:
     @staticmethod
     def both(a, b):
         return ops.cast(ops.logical_and(a, b), "float64")
+
+    @staticmethod
+    def numpy(a):
+        try:
+            return ops.convert_to_numpy(a)
+        except Exception as e:  # a symbolic tensor: the step is compiled (tf.function, jax.jit)
+            raise RuntimeError(
+                "nitrain's host metrics (hd95) need a keras model run eagerly: compile it with "
+                "run_eagerly=True (ModelTrainer does so when it is given such a metric)"
+            ) from e
 
 
 OPS = KerasOps()
@@ -130,7 +142,11 @@ class SumMetric(keras.metrics.Metric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_pred = ops.cast(y_pred, "float64")
         y_true = ops.cast(align(y_true, y_pred), "float64")
-        self.total.assign_add(ops.stack(self.spec.stats(OPS, y_pred, y_true)))
+        stats = self.spec.stats(OPS, y_pred, y_true)
+        if self.spec.host:  # numbers computed on the host, in an eager step
+            self.total.assign_add(ops.convert_to_tensor(np.asarray(stats, dtype=np.float64)))
+        else:
+            self.total.assign_add(ops.stack(stats))
 
     def reset_state(self):
         self.total.assign(ops.zeros((self.size,), dtype="float64"))
@@ -183,11 +199,32 @@ class EpochDice(SumMetric):
         return {**super().get_config(), "classes": self.classes}
 
 
+@_register(package="nitrain")
+class EpochHD95(SumMetric):
+    """95% Hausdorff distance per foreground class, per item, averaged over the items where prediction and
+    target both contain the class, then over the classes (``_objectives.HD95``). Computed on the host:
+    the model must run eagerly (``run_eagerly=True``, which ``ModelTrainer`` sets)."""
+
+    def __init__(self, name, classes, spacing=None, **kwargs):
+        self.classes = int(classes)
+        self.spacing = None if spacing is None else [float(s) for s in spacing]
+        super().__init__(obj.HD95(self.spacing), name, classes=self.classes, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "classes": self.classes, "spacing": self.spacing}
+
+
 #: the keras class for each built-in ``_objectives`` metric
-CLASSES = {obj.Error: EpochError, obj.R2: EpochR2, obj.Accuracy: EpochAccuracy, obj.Dice: EpochDice}
+CLASSES = {
+    obj.Error: EpochError,
+    obj.R2: EpochR2,
+    obj.Accuracy: EpochAccuracy,
+    obj.Dice: EpochDice,
+    obj.HD95: EpochHD95,
+}
 
 #: every object registered here, by its registered name
 REGISTERED = {
     keras.saving.get_registered_name(o): o
-    for o in (cross_entropy, soft_dice, EpochError, EpochR2, EpochAccuracy, EpochDice)
+    for o in (cross_entropy, soft_dice, EpochError, EpochR2, EpochAccuracy, EpochDice, EpochHD95)
 }

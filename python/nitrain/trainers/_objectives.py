@@ -9,17 +9,24 @@ torch backend computes the per-batch sums with torch tensors (on the GPU), the k
 ``_keras_objects`` with ``keras.ops`` inside the compiled step. ``Metric.value`` takes the summed vector and
 an array module with numpy's ``maximum`` / ``where`` / ``mean``: numpy on float64 totals (the torch
 backend), or ``keras.ops`` (a keras metric's ``result()``). No framework is imported here.
+
+A metric with ``host = True`` (``hd95``) computes its per-batch sums on numpy arrays instead (distance
+transforms have no ``keras.ops``): ``ops.numpy`` brings the batch's label maps to the host, the sums go
+back as float64, and the keras backend runs such a model eagerly. A metric reports one history value per
+name of ``values(total)``: the segmentation metrics add one per foreground class (``dice_1``, ...).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
 
 LOSSES = ("mse", "mae", "l1", "bce", "cross_entropy", "categorical_crossentropy", "dice")
 CLASS_LOSSES = ("cross_entropy", "categorical_crossentropy")
-METRICS = ("mae", "mse", "r2", "accuracy", "dice")
+METRICS = ("mae", "mse", "r2", "accuracy", "dice", "hd95")
 
 
 class _Ops(Protocol):
@@ -38,6 +45,7 @@ class _Ops(Protocol):
     def to_int(self, a) -> Any: ...  # round to integers
     def equal(self, a, b) -> Any: ...
     def both(self, a, b) -> Any: ...  # logical and, as float64
+    def numpy(self, a) -> np.ndarray: ...  # the array on the host (host metrics only)
 
 
 def loss_key(loss, owner: str = "ModelTrainer") -> str | None:
@@ -101,10 +109,13 @@ def _mean(total, xp):
 class Metric:
     """A metric from sums over the epoch: ``stats(ops, out, y)`` gives the list of float64 sums of one
     batch (``out`` the model's output, ``y`` the target, already aligned), ``value(total, xp)`` the metric
-    from the summed vector. ``direction`` says whether higher is better ('up') or lower ('down')."""
+    from the summed vector, ``values(total)`` every history value it reports (``{name: value}``).
+    ``direction`` says whether higher is better ('up') or lower ('down'); ``host`` that ``stats`` works on
+    numpy arrays (through ``ops.numpy``) and returns numbers rather than tensors."""
 
     name = "metric"
     direction = "down"
+    host = False
 
     def size(self, classes: int) -> int:
         return 2
@@ -114,6 +125,10 @@ class Metric:
 
     def value(self, total, xp=np):
         return _mean(total, xp)
+
+    def values(self, total) -> dict[str, float]:
+        """The history values from the summed vector (float64 numpy)."""
+        return {self.name: float(self.value(np.asarray(total, dtype=np.float64), np))}
 
 
 class Error(Metric):
@@ -161,32 +176,114 @@ class Accuracy(Metric):
         return [ops.sum(hit), ops.count(hit)]
 
 
-class Dice(Metric):
-    """Hard Dice over the epoch: one output channel -> logit > 0 vs target > 0.5; several -> argmax and the
-    mean of the foreground classes' (1..C-1) Dice. Each class's Dice is 2|P∩Y| / (|P| + |Y|) summed over
-    the whole epoch (1 when both are empty)."""
+def label_maps(ops: _Ops, out, y):
+    """``(predicted, true, classes)``: integer label maps of a segmentation output and its target, and
+    the foreground labels. Several output channels: argmax and the class indices, classes 1..C-1 (the
+    maps lose the class axis); one channel: logit > 0 and target > 0.5 as 0/1, class 1 (the maps keep
+    it)."""
+    classes = ops.shape(out)[ops.axis] if len(ops.shape(out)) >= 2 else 1
+    if classes > 1:
+        pred = ops.to_int(ops.argmax(out))
+        return pred, ops.like(class_targets(ops, out, y), pred), range(1, classes)
+    return ops.to_int(out > 0), ops.to_int(ops.like(y, out) > 0.5), range(1, 2)
 
-    name, direction = "dice", "up"
+
+class PerClass(Metric):
+    """A segmentation metric with two float64 sums per foreground class (1..C-1, or class 1 of a
+    one-channel output). It reports the mean over the classes as ``name`` and each class ``k`` as
+    ``name_k`` (``k`` the class index: the label value in index maps, the channel in one-hot maps)."""
 
     def size(self, classes):
         return 2 * max(int(classes) - 1, 1)
 
+    def per_class(self, total, xp=np):
+        """One value per foreground class from the summed vector."""
+        raise NotImplementedError
+
+    def value(self, total, xp=np):
+        return xp.mean(self.per_class(total, xp))
+
+    def values(self, total):
+        total = np.asarray(total, dtype=np.float64)
+        per = self.per_class(total, np)
+        out = {self.name: float(self.value(total, np))}
+        out.update({f"{self.name}_{k}": float(v) for k, v in enumerate(per, start=1)})
+        return out
+
+
+class Dice(PerClass):
+    """Hard Dice over the epoch: one output channel -> logit > 0 vs target > 0.5; several -> argmax. Each
+    foreground class's Dice is 2 sum|P∩Y| / (sum|P| + sum|Y|), the sums over every item of the pass (so
+    blocks that tile whole volumes give the volumes' Dice), 1 when both are empty; ``dice`` is the mean of
+    the classes' (1..C-1), ``dice_k`` class k's."""
+
+    name, direction = "dice", "up"
+
     def stats(self, ops, out, y):
-        classes = ops.shape(out)[ops.axis] if len(ops.shape(out)) >= 2 else 1
-        if classes > 1:
-            pred = ops.to_int(ops.argmax(out))
-            target = ops.like(class_targets(ops, out, y), pred)
-            pairs = [(ops.equal(pred, k), ops.equal(target, k)) for k in range(1, classes)]
-        else:
-            pairs = [(out > 0, ops.like(y, out) > 0.5)]
+        pred, target, classes = label_maps(ops, out, y)
         rows = []
-        for p, t in pairs:
+        for k in classes:
+            p, t = ops.equal(pred, k), ops.equal(target, k)
             rows += [ops.sum(ops.both(p, t)), ops.sum(ops.f64(p)) + ops.sum(ops.f64(t))]
         return rows
 
-    def value(self, total, xp=np):
+    def per_class(self, total, xp=np):
         inter, both = total[0::2], total[1::2]
-        return xp.mean(xp.where(both > 0, 2.0 * inter / xp.where(both > 0, both, 1.0), 1.0))
+        return xp.where(both > 0, 2.0 * inter / xp.where(both > 0, both, 1.0), 1.0)
+
+
+class HD95(PerClass):
+    """95% Hausdorff distance of each foreground class (labels as for ``Dice``), computed per item (per
+    volume when the loader serves whole volumes) and averaged over the items where both the prediction and
+    the target contain the class; items where only one of them does (a missed or a spurious structure,
+    which Dice counts) and items where neither does are left out. A class that never had both is NaN.
+    ``hd95`` is the mean over the classes that are not NaN, ``hd95_k`` class k's.
+
+    Distances are in voxels, or in the units of ``spacing`` (one value per spatial axis, in the order of
+    the model's output, e.g. mm) when every item has that spacing. Per item: the larger of the two directed
+    95th percentiles of the distances between the surface voxels of prediction and target (see
+    ``_surface.hd95``). Computed on the host from the batch's label maps (ANTs' exact distance transform)."""
+
+    name, direction, host = "hd95", "down", True
+
+    def __init__(self, spacing: Sequence[float] | None = None):
+        if spacing is not None:
+            try:
+                spacing = tuple(float(s) for s in spacing)
+            except (TypeError, ValueError):
+                raise ValueError(f"hd95: spacing must be a sequence of numbers, got {spacing!r}") from None
+            if not spacing or not all(s > 0 for s in spacing):
+                raise ValueError(f"hd95: spacing must be positive numbers, one per axis, got {spacing!r}")
+        self.spacing = spacing
+
+    def stats(self, ops, out, y):
+        from nitrain.trainers._surface import hd95
+
+        pred, target, classes = label_maps(ops, out, y)
+        pred, target = np.asarray(ops.numpy(pred)), np.asarray(ops.numpy(target))
+        if pred.ndim == len(ops.shape(out)):  # one channel: drop its class axis
+            pred, target = np.take(pred, 0, axis=ops.axis), np.take(target, 0, axis=ops.axis)
+        if self.spacing is not None and len(self.spacing) != pred.ndim - 1:
+            raise ValueError(
+                f"hd95: spacing {self.spacing} has {len(self.spacing)} values but the label maps have "
+                f"{pred.ndim - 1} spatial axes (shape {pred.shape[1:]})"
+            )
+        rows: list[float] = []
+        for k in classes:
+            found = [hd95(p == k, t == k, self.spacing) for p, t in zip(pred, target, strict=True)]
+            found = [d for d in found if not np.isnan(d)]
+            rows += [float(np.sum(found)), float(len(found))]
+        return rows
+
+    def per_class(self, total, xp=np):
+        sums, n = total[0::2], total[1::2]
+        return xp.where(n > 0, sums / xp.maximum(n, 1.0), np.nan)
+
+    def value(self, total, xp=np):
+        n = total[1::2]  # item counts: whole numbers
+        known = xp.sum(xp.minimum(n, 1.0))  # classes with a value
+        mean = xp.sum(total[0::2] / xp.maximum(n, 1.0)) / xp.maximum(known, 1.0)  # (sums are 0 where n is)
+        return xp.where(known > 0, mean, np.nan)
 
 
 class UserMetric(Metric):
@@ -217,6 +314,8 @@ def make_metrics(metrics, owner: str = "ModelTrainer") -> list[Metric]:
                 out.append(Accuracy())
             elif key == "dice":
                 out.append(Dice())
+            elif key == "hd95":
+                out.append(HD95())
             else:
                 raise ValueError(
                     f"{owner}: unknown metric {m!r}; valid names: {list(METRICS)}, or a callable"
@@ -230,4 +329,13 @@ def make_metrics(metrics, owner: str = "ModelTrainer") -> list[Metric]:
     names = [m.name for m in out]
     if len(set(names)) != len(names):
         raise ValueError(f"{owner}: metric names must be unique, got {names}")
+    for m in out:  # a per-class metric's history keys are its name and name_1, name_2, ...
+        if not isinstance(m, PerClass):
+            continue
+        taken = [n for n in names if re.fullmatch(rf"{re.escape(m.name)}_\d+", n)]
+        if taken:
+            raise ValueError(
+                f"{owner}: metric {m.name!r} reports per-class values {m.name}_1, {m.name}_2, ...; "
+                f"rename the metric(s) {taken}"
+            )
     return out

@@ -26,6 +26,7 @@ from nitrain.trainers._common import (
     log_progress,
     positive,
 )
+from nitrain.trainers._objectives import Metric
 
 _BACKENDS = {
     "torch": ("nitrain.trainers.torch", "TorchBackend"),
@@ -66,8 +67,16 @@ class ModelTrainer:
         (soft Dice on logits for segmentation), or a callable ``f(output, target)`` such as a torch loss.
     optimizer : 'adam', 'adamw', 'sgd' (momentum 0.9), 'rmsprop', a torch optimizer class (built with
         ``lr``), a factory ``f(params, lr=...)``, or an optimizer instance (used as is; ``lr`` ignored).
-    metrics : names from 'mae', 'mse', 'r2', 'accuracy', 'dice' or callables ``f(output, target)``.
-        Built-in metrics are computed over the whole epoch (from summed statistics), not averaged per batch.
+    metrics : names from 'mae', 'mse', 'r2', 'accuracy', 'dice', 'hd95', callables ``f(output, target)``,
+        or metric objects (``nitrain.trainers.HD95(spacing=...)``). Built-in metrics are computed over the
+        whole epoch (from summed statistics), not averaged per batch. The segmentation metrics report the
+        mean over the foreground classes under their name and each class ``k`` (1..C-1; the one class of a
+        one-channel output is 1) as ``dice_k`` / ``hd95_k`` ('val_dice_2' ...): Dice from the intersections
+        and sizes summed over every item of the pass (blocks tiling whole volumes give the volumes' Dice);
+        hd95, the 95% Hausdorff distance in voxels, per item (per volume when the loader serves whole
+        volumes), averaged over the items where prediction and target both contain the class (NaN when
+        none does; a missed or spurious class shows in Dice). hd95 runs on the host after each batch
+        (ANTs' exact distance transform); a keras model then runs its steps eagerly.
     callbacks : ``nitrain.utils`` callbacks (EarlyStopping, ModelCheckpoints, LRScheduler, CSVLogger, ...).
         keras callbacks are for keras models (see below); with a torch model they are refused.
     device : 'auto' (CUDA when available, else CPU), or anything ``torch.device`` accepts.
@@ -133,7 +142,7 @@ class ModelTrainer:
         loss: str | Callable[..., Any] = "mse",
         optimizer: Any = "adam",
         lr: float = 1e-3,
-        metrics: Sequence[str | Callable[..., Any]] | None = None,
+        metrics: Sequence[str | Callable[..., Any] | Metric] | None = None,
         callbacks: Sequence[Any] | None = None,
         device: Any = "auto",
         amp: bool = False,

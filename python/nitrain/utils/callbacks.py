@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -49,6 +50,7 @@ def _mode_for(monitor: str, mode: str) -> str:
     if mode != "auto":
         raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
     name = monitor[4:] if monitor.startswith("val_") else monitor
+    name = re.sub(r"_\d+$", "", name)  # a class's value of a per-class metric: dice_2 is a dice
     return "max" if name in _MAX_WORDS else "min"
 
 
@@ -97,9 +99,9 @@ class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
 
     ``monitor='val_loss'`` falls back to 'loss' when training without validation. ``mode='auto'`` means
-    'max' for accuracy / r2 / dice, else 'min'. With ``restore_best`` the model gets the weights of the
-    best epoch back when training stops early. After training: ``best``, ``best_epoch`` and
-    ``stopped_epoch`` (0-based; None when it did not stop).
+    'max' for accuracy / r2 / dice (a class's ``dice_k`` too), else 'min' (hd95 ...). With ``restore_best``
+    the model gets the weights of the best epoch back when training stops early. After training: ``best``,
+    ``best_epoch`` and ``stopped_epoch`` (0-based; None when it did not stop).
     """
 
     def __init__(

@@ -141,7 +141,11 @@ class KerasBackend:
         if not self._compiled:
             classes = out_shape[-1] if len(out_shape) >= 2 else 1
             self.metrics = make_keras_metrics(self._specs, classes)
-            self.model.compile(optimizer=self.optimizer, loss=self.loss_fn, metrics=self.metrics)
+            # a host metric (hd95) computes on numpy arrays: the steps then run eagerly
+            eager = any(m.host for m in self._specs)
+            self.model.compile(
+                optimizer=self.optimizer, loss=self.loss_fn, metrics=self.metrics, run_eagerly=eager
+            )
             self._compiled = True
         self._checked.add(id(loader))
 
@@ -201,7 +205,8 @@ class KerasBackend:
             raise no_batches(desc)
         out = {"loss": float(logs["loss"])}
         for m in self.metrics:
-            out[m.name] = float(logs[m.name])
+            spec = getattr(m, "spec", None)  # nitrain's: every value (per class too) from the pass's sums
+            out.update(spec.values(m.totals()) if spec is not None else {m.name: float(logs[m.name])})
         return out
 
     def predict_batches(self, loader):

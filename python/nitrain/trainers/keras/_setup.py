@@ -69,6 +69,8 @@ def make_keras_metrics(metrics, classes: int) -> list:
                 out.append(c.EpochError(m.name, m.power))
             elif kind is c.EpochDice:
                 out.append(c.EpochDice(m.name, classes))
+            elif kind is c.EpochHD95:
+                out.append(c.EpochHD95(m.name, classes, spacing=m.spacing))
             else:
                 out.append(kind(m.name))
         else:

@@ -289,7 +289,7 @@ class TorchBackend:
             raise no_batches(desc)
         logs = {"loss": float(flat[0] / flat[1])}
         for m, t in zip(self.metrics, totals or [], strict=False):
-            logs[m.name] = float(m.value(t.cpu().numpy()))
+            logs.update(m.values(t.cpu().numpy()))  # the segmentation metrics add one value per class
         return logs
 
     def predict_batches(self, loader):

@@ -63,6 +63,10 @@ class TorchOps:
     def both(a, b):
         return (a & b).double()
 
+    @staticmethod
+    def numpy(a):
+        return a.detach().cpu().numpy()
+
 
 OPS = TorchOps()
 
@@ -147,4 +151,7 @@ def metric_stats(metric, out, y):
         )
         n = torch.tensor(float(out.shape[0]), dtype=torch.float64, device=out.device)
         return torch.stack([v.to(out.device).reshape(()) * n, n])
-    return torch.stack([s.reshape(()) for s in metric.stats(OPS, out, align_target(out, y))])
+    stats = metric.stats(OPS, out, align_target(out, y))
+    if metric.host:  # numbers computed on the host
+        return torch.tensor(stats, dtype=torch.float64, device=out.device)
+    return torch.stack([s.reshape(()) for s in stats])
