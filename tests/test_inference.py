@@ -99,3 +99,26 @@ def test_blend_windows():
     assert (blend_window((4, 4), "constant") == 1).all()
     with pytest.raises(ValueError, match="blend must be one of"):
         blend_window((4, 4), "hann")
+
+
+def test_a_trainer_fit_on_blocks_predicts_whole_volumes_by_sliding_windows():
+    from nitrain import datasets, loaders, samplers, trainers
+
+    rng = np.random.default_rng(0)
+    vols = [ants.from_numpy(rng.normal(size=(20, 18, 14)).astype(np.float32)) for _ in range(3)]
+    labels = [ants.from_numpy((v.numpy() > 0).astype(np.float32)) for v in vols]
+    ds = datasets.MemoryDataset(vols, labels)
+    ld = loaders.DatasetLoader(ds, 3, sampler=samplers.BlockSampler(8, n_blocks=2, sub_batch_size=6), seed=0)
+    trainer = trainers.ModelTrainer(_pointwise_torch(), "cross_entropy", lr=1e-6, verbose=0)
+    trainer.fit(ld, epochs=1)
+    assert trainer.block_size == 8
+    trainer.model.load_state_dict(_pointwise_torch().state_dict())  # the known pointwise map again
+    images = trainer.predict(ds)
+    assert isinstance(images, list) and len(images) == 3
+    for img, v in zip(images, vols, strict=True):
+        assert img.shape == v.shape
+        np.testing.assert_array_equal(img.numpy(), (v.numpy() < 0).astype(np.float32))  # argmax of [x, -x]
+    one = trainer.predict(vols[0], output="probabilities", overlap=0.25)
+    assert one.components == 2
+    items = trainer.predict(ld)  # a loader is served as it is: one output per block
+    assert items.shape == (6, 2, 8, 8, 8)

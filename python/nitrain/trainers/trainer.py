@@ -178,6 +178,9 @@ class ModelTrainer:
         self.history: dict[str, list] = {}
         self.epoch = 0  # epochs completed
         self.initial_epoch = 0
+        #: the block size of the sampler the model was trained on (``predict`` then slides it over whole
+        #: images), or None
+        self.block_size: Any = None
         self._stop = False
         self._loaders: dict = {}
         self._resume: dict | None = None
@@ -271,6 +274,9 @@ class ModelTrainer:
         self.initial_epoch = self.epoch = start
         self.stop_training = False
         self._loaders = {"train": loader, "validation": validation}
+        block = _block_size(loader)
+        if block is not None:
+            self.block_size = block
 
         logs: dict = {}
         with self.backend.session(loader, validation, epochs, self.seed):
@@ -306,7 +312,16 @@ class ModelTrainer:
         """Loss and metrics over one pass of ``loader`` (no training)."""
         return self._run(loader, train=False, desc="evaluate")
 
-    def predict(self, data: Any, reduce: str | None = None, batch_size: int = 8) -> np.ndarray:
+    def predict(
+        self,
+        data: Any,
+        reduce: str | None = None,
+        batch_size: int = 8,
+        block_size: int | Sequence[int] | None = None,
+        overlap: float = 0.5,
+        blend: str = "gaussian",
+        output: str = "labels",
+    ) -> Any:
         """The model's raw outputs (logits for classification/segmentation losses) as one numpy array, in
         the order the loader serves its items, channels as the model returns them.
 
@@ -315,7 +330,17 @@ class ModelTrainer:
         with a sampler such as SliceSampler: one mean prediction per record), in the order of the records'
         indices, whatever order the loader serves items in (each ``Batch`` says which record each item
         came from); every record the loader serves must get at least one item.
+
+        **Whole volumes from a block model.** When the model was trained on blocks (``fit`` on a loader
+        with a ``BlockSampler``, ``PatchSampler`` or ``LabelSampler`` sets ``trainer.block_size``) or
+        ``block_size`` is given, and ``data`` is an ANTs image, a list of them or a dataset, every whole
+        image is predicted by sliding windows (``nitrain.inference.sliding_window``: ``overlap``,
+        ``blend``, ``output`` as there, ``batch_size`` blocks at a time): an ANTs image in the input's
+        space for an image, a list of them (one per record) for a dataset.
         """
+        block = block_size if block_size is not None else self.block_size
+        if block is not None and _whole_images(data):
+            return self._predict_volumes(data, block, overlap, blend, output, batch_size)
         loader = _as_loader(data, batch_size)
         if reduce not in (None, "record"):
             raise ValueError(f"ModelTrainer.predict: reduce must be None or 'record', got {reduce!r}")
@@ -328,6 +353,20 @@ class ModelTrainer:
         if reduce == "record":
             pred = _per_record(loader, pred)
         return pred
+
+    def _predict_volumes(
+        self, data: Any, block: Any, overlap: float, blend: str, output: str, batch_size: int
+    ) -> Any:
+        from nitrain.inference import sliding_window
+
+        def one(x: Any) -> Any:
+            return sliding_window(
+                self.model, x, block, overlap=overlap, blend=blend, batch_size=batch_size, output=output
+            )
+
+        if _is_image(data) or (isinstance(data, list | tuple) and data and all(_is_image(v) for v in data)):
+            return one(data)
+        return [one(data[i][0]) for i in range(len(data))]
 
     # -- checkpoints ---------------------------------------------------------------------------------
     def save_checkpoint(self, path: PathLike) -> str | None:
@@ -364,6 +403,27 @@ class ModelTrainer:
 
 
 # -- predict's helpers -------------------------------------------------------------------------------
+def _is_image(v: Any) -> bool:
+    return callable(getattr(v, "view", None)) and hasattr(v, "spacing")
+
+
+def _block_size(loader: Any) -> Any:
+    """The block a loader's sampler serves (blocks or patches of whole images), else None."""
+    sampler = getattr(loader, "sampler", None)
+    if sampler is None or type(sampler).__name__ not in ("BlockSampler", "PatchSampler", "LabelSampler"):
+        return None
+    return getattr(sampler, "block_size", None) or getattr(sampler, "patch_size", None)
+
+
+def _whole_images(data: Any) -> bool:
+    """An ANTs image, a list of them (several inputs), or a dataset (records of whole images)."""
+    if _is_image(data) or (isinstance(data, list | tuple) and data and all(_is_image(v) for v in data)):
+        return True
+    from nitrain.datasets.base import BaseDataset
+
+    return isinstance(data, BaseDataset)
+
+
 def _as_loader(data: Any, batch_size: int) -> Any:
     if hasattr(data, "__getitem__") and hasattr(data, "__len__") and not hasattr(data, "batch_size"):
         from nitrain.datasets.base import BaseDataset
