@@ -9,7 +9,7 @@ the result is the weighted mean of the outputs of every block covering a voxel.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -37,13 +37,16 @@ def blend_window(block: Sequence[int], blend: str = "gaussian", sigma_scale: flo
     return np.maximum(w / w.max(), 1e-3).astype(np.float32)
 
 
-def _runner(model: Any, channels: str) -> tuple[Any, str]:
+def _runner(model: Any, channels: str) -> tuple[Any, Literal["first", "last"]]:
     """``f(batch) -> outputs`` for a float32 batch laid out with the model's channel axis, and that
     layout ('first' or 'last')."""
     framework = framework_of(model)
-    where = declared_channels(model, channels, "sliding_window") or (
-        "first" if framework == "torch" else "last"
-    )
+    declared = declared_channels(model, channels, "sliding_window")
+    where: Literal["first", "last"] = "first" if framework == "torch" else "last"
+    if declared == "first":
+        where = "first"
+    elif declared == "last":
+        where = "last"
     if framework == "torch":
         import torch
 
