@@ -10,7 +10,7 @@ from importlib.util import find_spec
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from nitrain.benchmarks import run_loader, run_reading, run_sampling, run_transforms
+    from nitrain.benchmarks import run_loader, run_pipeline, run_reading, run_sampling, run_transforms
 
     if args.threads is not None:
         from nitrain import set_num_threads
@@ -25,6 +25,8 @@ def _bench(args: argparse.Namespace) -> int:
         parts.append(run_loader(quick=args.quick, peers=not args.no_peers))
     if args.only in (None, "reading"):
         parts.append(run_reading(quick=args.quick, peers=not args.no_peers))
+    if args.only in (None, "pipeline"):
+        parts.append(run_pipeline(quick=args.quick, peers=not args.no_peers))
     report = "\n\n".join(parts)
     print(report)
     if args.out:
@@ -36,13 +38,24 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from nitrain.demo import run_demo
+    from nitrain.demo_segmentation import run_segmentation_demo
 
     try:
+        if args.task == "segmentation":
+            seg = run_segmentation_demo(
+                args.out if args.out != "nitrain-demo" else "nitrain-demo-segmentation",
+                n_subjects=args.subjects or 24,
+                size=args.size or 48,
+                epochs=args.epochs or 12,
+                framework=args.framework,
+                verbose=0 if args.quiet else 1,
+            )
+            return 0 if seg["mean_dice"] == seg["mean_dice"] else 1
         metrics = run_demo(
             args.out,
-            n_subjects=args.subjects,
-            size=args.size,
-            epochs=args.epochs,
+            n_subjects=args.subjects or 64,
+            size=args.size or 64,
+            epochs=args.epochs or 40,
             framework=args.framework,
             verbose=0 if args.quiet else 1,
         )
@@ -119,15 +132,32 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--threads", type=int, default=None, help="kernel threads (default: all CPUs)")
     bench.add_argument("--out", help="also write the report (markdown) to this file")
     bench.add_argument(
-        "--only", choices=["sampling", "transforms", "loader", "reading"], help="run one benchmark only"
+        "--only",
+        choices=["sampling", "transforms", "loader", "reading", "pipeline"],
+        help="run one benchmark only",
     )
     bench.set_defaults(func=_bench)
-    demo = sub.add_parser("demo", help="train and explain a brain-age model on a built-in phantom cohort")
-    demo.add_argument("--out", default="nitrain-demo", help="report folder (default: nitrain-demo)")
+    demo = sub.add_parser(
+        "demo",
+        help="train and explain a brain-age model (or, with --task segmentation, a tissue segmentation) on a "
+        "built-in phantom cohort",
+    )
+    demo.add_argument(
+        "--task",
+        default="brain-age",
+        choices=["brain-age", "segmentation"],
+        help="brain-age (default): a 2-D CNN on slices, explained by occlusion; segmentation: a 3-D U-Net "
+        "on blocks, whole volumes segmented by sliding windows",
+    )
+    demo.add_argument(
+        "--out",
+        default="nitrain-demo",
+        help="report folder (default: nitrain-demo, nitrain-demo-segmentation)",
+    )
     demo.add_argument("--framework", default="torch", choices=["torch", "keras"])
-    demo.add_argument("--subjects", type=int, default=64)
-    demo.add_argument("--size", type=int, default=64, help="phantom size in voxels per axis")
-    demo.add_argument("--epochs", type=int, default=40)
+    demo.add_argument("--subjects", type=int, default=None, help="default: 64 (brain-age), 24 (segmentation)")
+    demo.add_argument("--size", type=int, default=None, help="phantom size in voxels per axis: 64 / 48")
+    demo.add_argument("--epochs", type=int, default=None, help="default: 40 / 12")
     demo.add_argument("--quiet", action="store_true")
     demo.set_defaults(func=_demo)
     train = sub.add_parser(

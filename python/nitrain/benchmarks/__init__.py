@@ -5,8 +5,9 @@ nothing here is asserted by the test suite.
 """
 
 from nitrain.benchmarks.loader import run_loader
+from nitrain.benchmarks.pipeline import run_pipeline
 from nitrain.benchmarks.reading import run_reading
 from nitrain.benchmarks.sampling import run_sampling
 from nitrain.benchmarks.transforms import run_transforms
 
-__all__ = ["run_loader", "run_reading", "run_sampling", "run_transforms"]
+__all__ = ["run_loader", "run_pipeline", "run_reading", "run_sampling", "run_transforms"]

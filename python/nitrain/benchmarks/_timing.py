@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -75,3 +76,17 @@ def table(rows: list[Row], reference: dict[str, float], ceiling: float) -> str:
             f"{100 * r.gb_per_s / ceiling:.0f}% | {ratio} |"
         )
     return "\n".join(lines)
+
+
+def count_items(
+    batches: Iterable[Any], shape_of: Callable[[Any], tuple[int, ...]]
+) -> tuple[int, tuple[int, ...]]:
+    """Items served by ``batches`` (the first axis of each batch, its shape from ``shape_of``) and the
+    first batch's shape."""
+    n = 0
+    first: tuple[int, ...] = ()
+    for b in batches:
+        shape = tuple(shape_of(b))
+        first = first or shape
+        n += shape[0]
+    return n, first
