@@ -15,6 +15,11 @@ def _image_axes(fig):
     return [ax for ax in fig.axes if ax.images]
 
 
+def _titles(fig):
+    """The slice index of each panel, from its title ``slice <index>``."""
+    return [int(ax.get_title().split()[-1]) for ax in _image_axes(fig)]
+
+
 def _is_png(path):
     with open(path, "rb") as f:
         return f.read(8) == b"\x89PNG\r\n\x1a\n"
@@ -88,8 +93,9 @@ def test_overlay_writes_a_png_with_a_colour_bar(vol, tmp_path):
         anat, over = ax.images
         assert np.ma.is_masked(over.get_array())
         assert over.get_alpha() == 0.5
-    slices = [int(ax.get_title().split()[-1]) for ax in axes]
-    assert slices == [4, 6, 7, 9] and all(4 <= s <= 9 for s in slices)
+    # the four slices (of 14, so no spacing is enforced) with the largest total |map|, in increasing order
+    strongest = sorted(int(k) for k in np.argsort(-saliency.sum(axis=(0, 1)))[:4])
+    assert _titles(fig) == strongest and all(4 <= s <= 9 for s in strongest)
     lo, hi = axes[0].images[1].norm.vmin, axes[0].images[1].norm.vmax
     assert lo == pytest.approx(saliency[saliency > 0].min()) and hi == pytest.approx(saliency.max())
 
@@ -113,6 +119,72 @@ def test_overlay_errors(vol):
         plot.overlay(vol, vol, n_slices=0)
     with pytest.raises(ValueError, match=r"overlay: alpha must be in \[0, 1\]"):
         plot.overlay(vol, vol, alpha=2)
+    with pytest.raises(IndexError, match=r"overlay: slice 12 is out of range \(12 slices along axis 1\)"):
+        plot.overlay(vol, vol, axis=1, slices=[0, 12])
+    with pytest.raises(ValueError, match="overlay: slices must name at least one slice"):
+        plot.overlay(vol, vol, slices=[])
+    with pytest.raises(TypeError, match="overlay: slices must be integers, got 1.5"):
+        plot.overlay(vol, vol, slices=[1.5])
+    with pytest.raises(TypeError, match="overlay: slices must be a list of slice indices"):
+        plot.overlay(vol, vol, slices="middle")
+    flat = _image(np.ones((8, 9), np.float32))
+    with pytest.raises(ValueError, match="overlay: slices= applies to 3-D images"):
+        plot.overlay(flat, flat, slices=[0])
+
+
+def _focal_map(shape=(10, 12, 40), peak=31):
+    """A weak map over the whole volume and a strong focal one (a "lesion") around slice ``peak``."""
+    ov = np.full(shape, 0.01, np.float32)
+    ov[3:6, 4:7, peak - 2 : peak + 3] = 1.0
+    ov[3:6, 4:7, peak] = 2.0
+    return ov
+
+
+def test_overlay_shows_the_slices_where_the_map_is_strongest():
+    ov = _focal_map()
+    anat = _image(np.ones(ov.shape, np.float32))
+    fig = plot.overlay(anat, _image(ov), n_slices=4)
+    shown = _titles(fig)
+    # Evenly spaced panels over the map's extent (0, 13, 26, 39) would all miss the focal region.
+    assert len(shown) == 4 and shown == sorted(shown)
+    assert 31 in shown  # the strongest slice
+    assert min(np.diff(shown)) >= 40 // (2 * 4)  # kept apart: not four neighbours of the peak
+    # the map's strongest slices along another axis, too
+    fig = plot.overlay(anat, _image(ov), axis=0, n_slices=3)
+    assert _titles(fig) == [3, 4, 5]
+
+
+def test_overlay_strongest_slices_spacing_and_fill():
+    ov = _focal_map()
+    assert plot._strongest_slices(ov, 2, 1) == [31]
+    # 40 slices, 4 panels: at least 5 apart; the peak first, then the strongest slices far enough from it
+    picked = plot._strongest_slices(ov, 2, 4)
+    assert 31 in picked and all(abs(a - b) >= 5 for a in picked for b in picked if a != b)
+    # a map that lives in two slices gives two panels, not empty ones
+    two = np.zeros((6, 6, 20), np.float32)
+    two[2:4, 2:4, 7] = 1.0
+    two[2:4, 2:4, 8] = -3.0  # |map| counts: a strongly negative slice is strong
+    assert plot._strongest_slices(two, 2, 9) == [7, 8]
+    # more panels than spacing allows: the strongest remaining slices fill in
+    ramp = np.broadcast_to(np.arange(1, 11, dtype=np.float32), (4, 4, 10))
+    assert plot._strongest_slices(ramp, 2, 6) == [4, 5, 6, 7, 8, 9]
+    # NaN and inf count 0; a map zero everywhere gets evenly spaced slices over the whole axis
+    bad = np.zeros((4, 4, 9), np.float32)
+    bad[..., 2] = np.nan
+    bad[..., 3] = np.inf
+    assert plot._strongest_slices(bad, 2, 3) == [0, 4, 8]
+    assert plot._strongest_slices(bad, 2, 1) == [4]
+
+
+def test_overlay_chosen_axis_and_slices(vol):
+    arr = vol.numpy()
+    fig = plot.overlay(vol, vol, axis=1, slices=[2, -1, 5])
+    assert _titles(fig) == [2, 11, 5]  # as given, negative indices counted from the end
+    np.testing.assert_array_equal(_image_axes(fig)[0].images[0].get_array(), arr[:, 2, :].T)
+    np.testing.assert_array_equal(_image_axes(fig)[1].images[0].get_array(), arr[:, 11, :].T)
+    fig = plot.overlay(vol, vol, axis=0, slices=np.int64(3))  # one index is one panel
+    assert _titles(fig) == [3]
+    np.testing.assert_array_equal(_image_axes(fig)[0].images[0].get_array(), arr[3].T)
 
 
 def test_real_mri_grid(mni_t1, tmp_path):

@@ -136,7 +136,7 @@ def run_demo(
         model,
         patch_size=(size // 8,) * 3,
         stride=size // 8,
-        baseline="mean",
+        baseline="blur",  # a patch of the head's mean (dark) could itself look like a lesion
         sampler=eval_sampler,
         batch_size=16,
     )

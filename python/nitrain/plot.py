@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -133,30 +134,72 @@ def grid(images, path=None, ncols=None, slice_index=None, axis=2, titles=None, c
     return fig
 
 
-def _overlay_slices(ov: np.ndarray, axis: int, n_slices: int) -> list[int]:
-    """``n_slices`` evenly spaced slice indices over the overlay's non-zero extent along ``axis`` (the whole
-    axis when that extent is too short or empty)."""
+def _slice_strength(ov: np.ndarray, axis: int) -> np.ndarray:
+    """The total |map| of each slice along ``axis`` (NaN and infinite voxels count 0)."""
+    other = tuple(a for a in range(ov.ndim) if a != axis)
+    return np.where(np.isfinite(ov), np.abs(ov), 0.0).sum(axis=other)
+
+
+def _strongest_slices(ov: np.ndarray, axis: int, n_slices: int) -> list[int]:
+    """Up to ``n_slices`` slice indices along ``axis`` where the map is strongest, in increasing order.
+
+    Slices are taken by their total |map|, strongest first, each at least ``size // (2 * n_slices)``
+    slices (and at least 1) from those already taken, so a strong region does not fill every panel with
+    neighbouring slices; when that spacing leaves too few, the strongest remaining slices fill in. Slices
+    where the map is zero are not taken, unless it is zero everywhere: then ``n_slices`` evenly spaced
+    slices over the whole axis.
+    """
     size = ov.shape[axis]
     n_slices = min(n_slices, size)
-    other = tuple(a for a in range(ov.ndim) if a != axis)
-    present = np.flatnonzero(np.any(np.isfinite(ov) & (ov != 0), axis=other))
-    lo, hi = (int(present[0]), int(present[-1])) if present.size else (0, size - 1)
-    if hi - lo + 1 < n_slices:
-        lo, hi = 0, size - 1
-    if n_slices == 1:
-        return [(lo + hi) // 2]
-    return [int(math.floor(x + 0.5)) for x in np.linspace(lo, hi, n_slices)]
+    strength = _slice_strength(ov, axis)
+    if not strength.any():
+        if n_slices == 1:
+            return [(size - 1) // 2]
+        return [int(math.floor(x + 0.5)) for x in np.linspace(0, size - 1, n_slices)]
+    gap = max(1, size // (2 * n_slices))
+    order = [int(k) for k in np.argsort(-strength, kind="stable") if strength[k] > 0]
+    n_slices = min(n_slices, len(order))
+    chosen: list[int] = []
+    for k in order:
+        if len(chosen) < n_slices and all(abs(k - c) >= gap for c in chosen):
+            chosen.append(k)
+    for k in order:
+        if len(chosen) < n_slices and k not in chosen:
+            chosen.append(k)
+    return sorted(chosen)
 
 
-def overlay(image, overlay, path=None, axis=2, n_slices=9, cmap="hot", alpha=0.5, colorbar=True):
+def _check_slices(slices, size: int, axis: int) -> list[int]:
+    """``slices`` (one index or a list of them, negative ones from the end) as indices in ``[0, size)``."""
+    if isinstance(slices, int | np.integer) and not isinstance(slices, bool):
+        slices = [slices]
+    if isinstance(slices, str | bytes) or not isinstance(slices, Iterable):
+        raise TypeError(f"overlay: slices must be a list of slice indices, got {slices!r}")
+    indices = list(slices)
+    if not indices:
+        raise ValueError("overlay: slices must name at least one slice, got an empty list")
+    out = []
+    for k in indices:
+        if isinstance(k, bool) or not isinstance(k, int | np.integer):
+            raise TypeError(f"overlay: slices must be integers, got {k!r} in {slices!r}")
+        if not -size <= k < size:
+            raise IndexError(f"overlay: slice {k} is out of range ({size} slices along axis {axis})")
+        out.append(int(k) % size)
+    return out
+
+
+def overlay(image, overlay, path=None, axis=2, n_slices=9, cmap="hot", alpha=0.5, colorbar=True, slices=None):
     """Draw ``overlay`` (e.g. a saliency map) over ``image`` (grey) on a grid of slices and return the
     matplotlib ``Figure``.
 
-    Both must have the same shape. For 3-D images, ``n_slices`` evenly spaced slices along ``axis`` are
-    drawn, spread over the overlay's non-zero extent; a 2-D image is one panel. Overlay voxels that are 0
-    or NaN are transparent; the colour scale (shared by all panels, with a colour bar unless
-    ``colorbar=False``) spans the overlay's other values. With ``path``, the figure is also written there
-    as a PNG.
+    Both must have the same shape. For 3-D images, the slices along ``axis`` (0, 1 or 2) are ``slices``
+    (a list of indices, negative ones counting from the end), or by default the ``n_slices`` slices where
+    the overlay is strongest (the largest total |overlay|, kept apart so that one region does not fill
+    every panel; fewer when fewer slices hold any of the overlay), shown in increasing order and titled
+    ``slice <index>``; a 2-D image is one panel.
+    Overlay voxels that are 0 or NaN are transparent; the colour scale (shared by all panels, with a colour
+    bar unless ``colorbar=False``) spans the overlay's other values. With ``path``, the figure is also
+    written there as a PNG.
     """
     Figure, FigureCanvasAgg = _matplotlib()
     from matplotlib.cm import ScalarMappable
@@ -172,7 +215,14 @@ def overlay(image, overlay, path=None, axis=2, n_slices=9, cmap="hot", alpha=0.5
     if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 <= alpha <= 1:
         raise ValueError(f"overlay: alpha must be in [0, 1], got {alpha!r}")
 
-    indices = [0] if anat.ndim == 2 else _overlay_slices(ov, axis, int(n_slices))
+    if anat.ndim == 2:
+        if slices is not None:
+            raise ValueError(f"overlay: slices= applies to 3-D images; this one is 2-D, shape {anat.shape}")
+        indices = [0]
+    elif slices is not None:
+        indices = _check_slices(slices, anat.shape[axis], axis)
+    else:
+        indices = _strongest_slices(ov, axis, int(n_slices))
     n = len(indices)
     ncols = math.ceil(math.sqrt(n))
     nrows = math.ceil(n / ncols)

@@ -57,6 +57,19 @@ def test_occlusion_map_peaks_on_the_deciding_region(trained):
     np.testing.assert_array_equal(out.direction, image.direction)
 
 
+def test_occlusion_default_blur_baseline_peaks_on_the_deciding_region(trained):
+    # The default baseline (each patch from a blurred copy of the image) on the trained model: the map
+    # peaks in the blob that decides the label; hiding the texture elsewhere changes little.
+    model, image = trained
+    explainer = OcclusionExplainer(model, patch_size=6, stride=2, batch_size=32)
+    assert explainer.baseline == "blur"
+    arr = explainer.explain(image).numpy()
+    top = np.argwhere(arr >= arr.max() - 1e-6 * abs(arr.max())).mean(axis=0)  # the maximum's plateau
+    assert np.linalg.norm(top - CENTRE) <= 3, top  # within the blob (radius 3)
+    inside, outside = _inside_outside(arr)
+    assert inside > 3 * abs(outside)
+
+
 @pytest.mark.parametrize("method", ["saliency", "smoothgrad", "integrated_gradients", "gradcam"])
 def test_gradient_maps_point_at_the_deciding_region(trained, method):
     model, image = trained
@@ -114,3 +127,30 @@ def test_slice_wise_occlusion_respects_the_slice_window():
     )
     assert np.abs(arr[:, :, :3]).max() == 0 and np.abs(arr[:, :, 9:]).max() == 0  # patches outside the window
     assert arr[:, :, 5].min() > 0
+
+
+@pytest.mark.parametrize("method", ["saliency", "integrated_gradients", "gradcam"])
+def test_slice_wise_gradients_respect_the_slice_window(method):
+    # A 2-D model slice by slice: only the sampler's slices=(4, 8) are explained (and fed to the model),
+    # the others read 0, and the served slices get the same map as without a window.
+    torch.manual_seed(0)
+
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4, 1),
+    )
+    seen: list[int] = []  # the batch size of every forward pass
+    model.register_forward_pre_hook(lambda module, args: seen.append(len(args[0])))
+    img = ants.from_numpy(np.random.default_rng(1).random((10, 12, 12)).astype(np.float32))
+    whole = GradientExplainer(model, method, steps=4, sampler=samplers.SliceSampler(axis=2)).explain(img)
+    windowed = GradientExplainer(model, method, steps=4, sampler=samplers.SliceSampler(axis=2, slices=(4, 8)))
+    seen.clear()
+    arr = windowed.explain(img).numpy()
+    assert np.abs(arr[:, :, :4]).max() == 0 and np.abs(arr[:, :, 8:]).max() == 0
+    assert np.abs(arr[:, :, 4:8]).max() > 0
+    np.testing.assert_allclose(arr[:, :, 4:8], whole.numpy()[:, :, 4:8], rtol=1e-5, atol=1e-6)
+    per_slice = {"saliency": 1, "integrated_gradients": 4, "gradcam": 1}[method]
+    assert sum(seen) == 1 + 4 * per_slice  # one check prediction, then only the four served slices

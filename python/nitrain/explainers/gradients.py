@@ -57,7 +57,8 @@ class GradientExplainer:
     layer or its name, default the last convolution, upsampled to the input; for keras the layer's output
     must be reachable from the model's inputs, as in a functional or Sequential model). ``sampler``: a
     ``SliceSampler`` for a 2-D model applied slice by slice to a 3-D image (each slice's map comes from its
-    own prediction). Gradients are computed ``batch_size`` inputs at a time.
+    own prediction); only the slices it serves (its ``slices=`` window) are explained, the others read 0.
+    Gradients are computed ``batch_size`` inputs at a time.
     """
 
     def __init__(
@@ -157,12 +158,18 @@ class GradientExplainer:
             self._check(arr[None], shape)
             result = self._maps(arr[None], span, rng)[0]
         else:
+            # Only the slices the sampler serves (its ``slices=`` window) are explained; the others read 0.
             a = self.sampler.axis % arr.ndim
-            n = arr.shape[a]
-            slices = extract_slices([arr], np.array([(0, k) for k in range(n)]), a)
+            window = (
+                self.sampler.slice_range(shape) if hasattr(self.sampler, "slice_range") else range(shape[a])
+            )
+            n = len(window)
+            slices = extract_slices([arr], np.array([(0, k) for k in window], np.int64).reshape(-1, 2), a)
             self._check(slices[:1], shape)
             maps = np.concatenate(
                 [self._maps(slices[s : s + self.batch_size], span, rng) for s in range(0, n, self.batch_size)]
             )
-            result = np.moveaxis(maps, 0, a)
+            full = np.zeros((shape[a], *maps.shape[1:]), np.float64)
+            full[window.start : window.stop] = maps
+            result = np.moveaxis(full, 0, a)
         return _to_image(result.astype(np.float32), image)
