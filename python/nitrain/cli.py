@@ -36,6 +36,10 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _given(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
 def _demo(args: argparse.Namespace) -> int:
     from nitrain.demo import run_demo
     from nitrain.demo_segmentation import run_segmentation_demo
@@ -44,18 +48,19 @@ def _demo(args: argparse.Namespace) -> int:
         if args.task == "segmentation":
             seg = run_segmentation_demo(
                 args.out if args.out != "nitrain-demo" else "nitrain-demo-segmentation",
-                n_subjects=args.subjects or 24,
-                size=args.size or 48,
-                epochs=args.epochs or 12,
+                n_subjects=_given(args.subjects, 24),
+                size=_given(args.size, 48),
+                block=_given(args.block, 32),
+                epochs=_given(args.epochs, 12),
                 framework=args.framework,
                 verbose=0 if args.quiet else 1,
             )
             return 0 if seg["mean_dice"] == seg["mean_dice"] else 1
         metrics = run_demo(
             args.out,
-            n_subjects=args.subjects or 64,
-            size=args.size or 64,
-            epochs=args.epochs or 40,
+            n_subjects=_given(args.subjects, 64),
+            size=_given(args.size, 64),
+            epochs=_given(args.epochs, 40),
             framework=args.framework,
             verbose=0 if args.quiet else 1,
         )
@@ -158,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--subjects", type=int, default=None, help="default: 64 (brain-age), 24 (segmentation)")
     demo.add_argument("--size", type=int, default=None, help="phantom size in voxels per axis: 64 / 48")
     demo.add_argument("--epochs", type=int, default=None, help="default: 40 / 12")
+    demo.add_argument(
+        "--block", type=int, default=None, help="segmentation: block size in voxels (default 32)"
+    )
     demo.add_argument("--quiet", action="store_true")
     demo.set_defaults(func=_demo)
     train = sub.add_parser(
