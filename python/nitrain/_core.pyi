@@ -41,6 +41,20 @@ def gaussian_smooth(
     sigma: Sequence[float],
     truncate: float = 4.0,
 ) -> None: ...
+def affine_warp(
+    image: npt.NDArray[np.generic],
+    out: npt.NDArray[np.generic],
+    matrix: npt.NDArray[np.float64],
+    interpolation: str,
+    fill: float = 0.0,
+) -> None: ...
+def bspline_warp(
+    image: npt.NDArray[np.generic],
+    out: npt.NDArray[np.generic],
+    grid: npt.NDArray[np.float64],
+    interpolation: str,
+    fill: float = 0.0,
+) -> None: ...
 def occluded_copies(
     image: npt.NDArray[np.generic],
     origins: npt.NDArray[np.int64],

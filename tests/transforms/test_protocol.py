@@ -45,6 +45,10 @@ RANDOM = {
         tx.RandomAffine(rotation=10, translation=2, unit="voxel", isotropic_zoom=True, zoom=0.2, p=0.5),
     ],
     "RandomCrop": [tx.RandomCrop((8, 9, 10)[:2]), tx.RandomCrop(7, p=0.6)],
+    "RandomElasticDeformation": [
+        tx.RandomElasticDeformation(max_displacement=3.0),
+        tx.RandomElasticDeformation(num_control_points=5, max_displacement=2, locked_borders=1, p=0.6),
+    ],
     "RandomNoise": [tx.RandomNoise(sd=(0.1, 0.5))],
     "RandomSmoothing": [tx.RandomSmoothing(0.5, 2.0), tx.RandomSmoothing(1, 3, physical=True)],
     "RandomGamma": [tx.RandomGamma()],

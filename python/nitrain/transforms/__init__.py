@@ -12,6 +12,7 @@ from nitrain.transforms.artefacts import (
     Threshold,
 )
 from nitrain.transforms.base import BaseTransform, Compose, OneOf, RandomChoice, RandomTransform
+from nitrain.transforms.elastic import ElasticDeformation, RandomElasticDeformation
 from nitrain.transforms.fixed_spatial import (
     Affine,
     Crop,
@@ -48,10 +49,12 @@ from nitrain.transforms.utility import AddChannel, Astype, CustomFunction, Label
 __all__ = [
     "Affine",
     "Crop",
+    "ElasticDeformation",
     "Flip",
     "Pad",
     "RandomAffine",
     "RandomCrop",
+    "RandomElasticDeformation",
     "RandomFlip",
     "RandomRotate",
     "RandomShear",

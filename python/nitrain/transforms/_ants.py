@@ -16,7 +16,14 @@ import numpy as np
 
 from nitrain import _core
 
-_PIXEL_CODES = {np.dtype(np.float32): "F", np.dtype(np.float64): "D", np.dtype(np.uint8): "UC"}
+_PIXEL_CODES = {
+    np.dtype(np.float32): "F",
+    np.dtype(np.float64): "D",
+    np.dtype(np.uint8): "UC",
+    np.dtype(np.uint32): "UI",
+}
+#: the numpy dtypes of ANTs' pixel types ('float', 'double', 'unsigned char', 'unsigned int')
+PIXEL_TYPES = frozenset(_PIXEL_CODES)
 
 
 def empty_like_image(image, dtype=np.float32):
@@ -26,7 +33,7 @@ def empty_like_image(image, dtype=np.float32):
 
     dtype = np.dtype(dtype)
     if dtype not in _PIXEL_CODES:
-        raise TypeError(f"empty_like_image: dtype must be float32, float64 or uint8, got {dtype}")
+        raise TypeError(f"empty_like_image: dtype must be float32, float64, uint8 or uint32, got {dtype}")
     if getattr(image, "components", 1) != 1:
         raise ValueError(
             f"empty_like_image: multi-channel images are not supported ({image.components} components)"

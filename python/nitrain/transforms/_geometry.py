@@ -5,7 +5,8 @@ The *local frame* of an image: its origin is the centre of the image (in physica
 image axes (the columns of the direction matrix) and its unit is the millimetre. ``affine_matrix`` builds a
 (d+1)x(d+1) matrix in that frame from a rotation, translation, shear and zoom; ``warp`` moves an image's
 content by such a matrix and resamples it onto the image's own grid (voxels whose source lies outside the
-image become 0).
+image become 0). ``index_matrix`` turns the move into the map from output to input voxel indices that
+``resample`` (nitrain's kernel, ITK's rules) applies; maps of consecutive warps compose by multiplication.
 """
 
 from __future__ import annotations
@@ -136,24 +137,81 @@ def affine_matrix(
     return m
 
 
-def warp(owner: str, image, matrix: np.ndarray, interpolation: str):
-    """Resample ``image`` onto its own grid after moving its content by ``matrix`` (local frame)."""
-    import ants
+def index_matrix(owner: str, image, matrix: np.ndarray) -> np.ndarray:
+    """The (d+1)x(d+1) homogeneous matrix that maps an output voxel index to the continuous input voxel
+    index that ``warp`` samples when it moves ``image``'s content by ``matrix`` (local frame).
 
+    The content moves x -> c + D L D^-1 (x - c) + D t (c the centre, D the direction, L and t the linear
+    part and the translation of ``matrix``), so output point x samples the input at c + D L^-1 (D^-1 (x - c)
+    - t). In voxel indices (x = origin + D S i, S the spacing, m = (shape - 1) / 2 the centre's index) the
+    origin and the direction cancel: i -> m + S^-1 L^-1 (S (i - m) - t). Warps applied one after the other
+    (first ``A1``, then ``A2``) sample the input at ``A1 @ A2``.
+    """
     ndim = int(image.dimension)
-    direction = np.asarray(image.direction, dtype=float)
     lin, shift = matrix[:ndim, :ndim], matrix[:ndim, ndim]
     if abs(np.linalg.det(lin)) < 1e-12:
         raise ValueError(f"{owner}: the affine matrix is singular")
-    # content moves x -> c + D L D^-1 (x - c) + D t; ITK maps each output point back to the input point
-    inv_dir = np.linalg.inv(direction)
-    back = direction @ np.linalg.inv(lin) @ inv_dir
+    spacing = np.asarray(image.spacing, dtype=float)
+    mid = (np.asarray(image.shape, dtype=float) - 1.0) / 2.0
+    inv_lin = np.linalg.inv(lin)
+    out = np.eye(ndim + 1)
+    out[:ndim, :ndim] = (inv_lin * spacing) / spacing[:, None]  # S^-1 L^-1 S
+    out[:ndim, ndim] = mid - out[:ndim, :ndim] @ mid - (inv_lin @ shift) / spacing
+    return out
+
+
+def warp(owner: str, image, matrix: np.ndarray, interpolation: str):
+    """Resample ``image`` onto its own grid after moving its content by ``matrix`` (local frame)."""
+    return resample(owner, image, index_matrix(owner, image, matrix), interpolation)
+
+
+#: interpolations the Rust kernel does itself (ANTs' names -> the kernel's)
+_KERNEL_INTERPOLATIONS = {"linear": "linear", "nearestneighbor": "nearest"}
+
+
+def resample(owner: str, image, index: np.ndarray, interpolation: str):
+    """``image`` resampled onto its own grid: output voxel i takes the input's value at the continuous voxel
+    index ``index @ (i, 1)`` (``index``: a (d+1)x(d+1) matrix from ``index_matrix``), 0 outside.
+
+    Linear and nearest-neighbour interpolation of single-channel images of ANTs' pixel types run in
+    nitrain's kernel (``_core.affine_warp``), without the GIL, into a new image that shares the kernel's
+    output buffer; it follows ITK's rules, so the result is what ``ants.apply_ants_transform_to_image``
+    gives (to single-precision rounding of the position: ANTs' transforms are single precision). Other
+    interpolations (and multi-channel images) go to ANTs.
+    """
+    from nitrain import _core
+    from nitrain.transforms._ants import PIXEL_TYPES, empty_like_image
+
+    ndim = int(image.dimension)
+    kind = _KERNEL_INTERPOLATIONS.get(interpolation)
+    if kind is not None and getattr(image, "components", 1) == 1:
+        arr = image.view()
+        if arr.dtype in PIXEL_TYPES:
+            out, buf = empty_like_image(image, arr.dtype)
+            _core.affine_warp(arr, buf, np.ascontiguousarray(index[:ndim], dtype=np.float64), kind)
+            return out
+    return _ants_resample(image, index, interpolation)
+
+
+def _ants_resample(image, index: np.ndarray, interpolation: str):
+    """``resample`` by ``ants.apply_ants_transform_to_image``: the index map as ITK's physical-point map
+    (output point -> input point), centred on the image centre."""
+    import ants
+
+    shape, spacing, origin, direction = geometry(image)
+    ndim = shape.size
+    to_point = direction * spacing  # D S: voxel index -> physical offset from the origin
+    to_index = np.linalg.inv(to_point)
+    lin, shift = index[:ndim, :ndim], index[:ndim, ndim]
+    c = centre(image)
+    # T(x) = origin + D S (A (D S)^-1 (x - origin) + a): T(c) - c is the translation about the centre
+    moved = origin + to_point @ (lin @ (to_index @ (c - origin)) + shift)
     tx = ants.create_ants_transform(
         transform_type="AffineTransform",
         dimension=ndim,
-        matrix=back,
-        center=centre(image).tolist(),
-        translation=(-back @ (direction @ shift)).tolist(),
+        matrix=to_point @ lin @ to_index,
+        center=c.tolist(),
+        translation=(moved - c).tolist(),
     )
     return ants.apply_ants_transform_to_image(tx, image, image, interpolation=interpolation)
 

@@ -14,7 +14,8 @@ which makes its parameters once and applies them to every image given (TorchIO v
 
 So ``t(image, segmentation)`` moves both together (a co-transform); images after the first are treated as
 label maps unless ``labels`` says otherwise. ``call_transform`` runs any transform, or a plain function,
-on a tuple of images.
+on a tuple of images; ``run_transforms`` runs a sequence of them (what ``Compose`` does), resampling
+consecutive affine warps once.
 
 A subclass that overrides ``__call__(image)`` (the README's custom transform) is adapted once, when the
 class is made: its ``__call__`` then also takes ``t(*images, rng=..., labels=...)`` and transforms each
@@ -32,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from nitrain._typing import Image, Transform
+from nitrain.transforms import _geometry as geo
 from nitrain.transforms._checks import check_images, integer, probability
 
 
@@ -208,8 +210,89 @@ def call_transform(
     return tuple(t(image) for image in images)
 
 
+def _merges(t: object) -> bool:
+    """Whether ``t`` is an affine warp (``fixed_spatial._Warp``) that ``run_transforms`` may merge: a
+    library transform whose class keeps the warps' ``apply`` and ``BaseTransform._transform``."""
+    cls = type(t)
+    return (
+        takes_rng(t)
+        and getattr(cls, "_merged_apply", None) is not None
+        and getattr(cls, "apply", None) is getattr(cls, "_merged_apply", None)
+        and getattr(cls, "_transform", None) is BaseTransform._transform
+    )
+
+
+class _PendingWarp:
+    """Consecutive affine warps not yet applied: the product of their index matrices, one interpolation
+    per image, and their names (for messages)."""
+
+    def __init__(self, matrix: np.ndarray, interpolations: list[str], name: str) -> None:
+        self.matrix, self.interpolations, self.names = matrix, interpolations, [name]
+
+    def apply(self, images: tuple) -> tuple:
+        owner = "+".join(self.names)
+        return tuple(
+            geo.resample(owner, img, self.matrix, interp)
+            for img, interp in zip(images, self.interpolations, strict=True)
+        )
+
+
+def run_transforms(
+    transforms: Sequence,
+    *images: Image,
+    rng: np.random.Generator | int | None = None,
+    labels: Sequence[bool] | None = None,
+) -> tuple:
+    """Run ``transforms`` in order on ``images`` (a co-transform, as ``Compose`` runs them; returns a tuple).
+
+    Library transforms draw their parameters from ``rng`` (a generator, or a seed for one generator for the
+    whole sequence; ``None``: each transform's own generator); ``labels`` marks label maps (default: every
+    image after the first). Transforms with their own ``__call__(image)`` and plain functions get each image
+    alone (``call_transform``).
+
+    Consecutive affine warps (``Rotate``, ``Translate``, ``Shear``, ``Zoom``, ``Affine`` and their ``Random``
+    twins) with the same interpolation are resampled once, by the product of their index matrices: the
+    image is interpolated once instead of once per warp, so it is less blurred, and content that one warp
+    moves out of the grid and the next moves back is kept rather than zeroed. Each warp still makes its
+    draw from ``rng`` in turn (on the image before the run: warps keep the grid, and their draws depend only
+    on it), so a seed gives the same parameters as running the warps one by one.
+    """
+    if not images:
+        raise TypeError("run_transforms: expected at least one image")
+    flags = _label_flags("run_transforms", len(images), labels)
+    gen = rng if rng is None or isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    pending: _PendingWarp | None = None
+    for i, t in enumerate(transforms):
+        if not callable(t):
+            raise TypeError(f"run_transforms: transforms[{i}] is not callable: {t!r}")
+        if not _merges(t):
+            if pending is not None:
+                images, pending = pending.apply(images), None
+            images = call_transform(t, images, rng=gen, labels=flags)
+            continue
+        name = type(t).__name__
+        check_images(name, images)
+        params = t.decide(images[0], gen)
+        if params is None:  # skipped (p): the identity, which does not end the run
+            continue
+        warp: Any = t  # a _Warp (fixed_spatial), which this module cannot import
+        matrix = warp.index_matrix(images[0], params)
+        interpolations = [warp.interpolation_for(params, flag) for flag in flags]
+        if pending is not None and pending.interpolations == interpolations:
+            pending.matrix = pending.matrix @ matrix
+            pending.names.append(name)
+        else:
+            if pending is not None:
+                images = pending.apply(images)
+            pending = _PendingWarp(matrix, interpolations, name)
+    return images if pending is None else pending.apply(images)
+
+
 class Compose(BaseTransform):
-    """Apply transforms in order; random ones draw from one generator, so a seed fixes the whole chain."""
+    """Apply transforms in order; random ones draw from one generator, so a seed fixes the whole chain.
+
+    Consecutive affine warps are resampled once, by the product of their matrices (``run_transforms``):
+    less blur than resampling after each, with the same draws."""
 
     def __init__(self, transforms: Sequence, seed: np.random.Generator | int | None = None) -> None:
         self.transforms = list(transforms)
@@ -220,9 +303,7 @@ class Compose(BaseTransform):
         self.random = any(getattr(t, "random", True) for t in self.transforms)
 
     def _transform(self, images: tuple, flags: list[bool], rng: np.random.Generator) -> tuple:
-        for t in self.transforms:
-            images = call_transform(t, images, rng=rng, labels=flags)
-        return images
+        return run_transforms(self.transforms, *images, rng=rng, labels=flags)
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(t) for t in self.transforms)

@@ -251,7 +251,12 @@ class Reorient(BaseTransform):
 class _Warp:
     """What the affine warps share: ``_matrix(image, ndim)`` gives the local-frame matrix, and the content
     is resampled onto the image's own grid, so the shape is kept (``nitrain.loaders`` relies on that for
-    every subclass that keeps this ``apply``). A random warp applies its deterministic twin's matrix."""
+    every subclass that keeps this ``apply``). A random warp applies its deterministic twin's matrix.
+
+    ``apply`` is one resampling by ``index_matrix(image, params)`` with ``interpolation_for(params, label)``:
+    ``base.run_transforms`` (and so ``Compose``) merges consecutive warps into one resampling by the
+    product of their index matrices. A subclass that overrides ``apply`` is not merged.
+    """
 
     interpolation = "linear"
     if TYPE_CHECKING:  # from BaseTransform, which every warp also derives from
@@ -262,12 +267,29 @@ class _Warp:
     def _matrix(self, image: Image, ndim: int) -> np.ndarray:
         raise NotImplementedError
 
-    def apply(self, image: Image, params: dict, label: bool = False) -> Image:
-        fixed = self.twin(params) if self.random else self
+    def _fixed(self, params: dict) -> Any:
+        return self.twin(params) if self.random else self
+
+    def index_matrix(self, image: Image, params: dict) -> np.ndarray:
+        """The (d+1)x(d+1) matrix mapping an output voxel index to the input voxel index that ``apply``
+        samples for draw ``params`` (``_geometry.index_matrix``). Warps applied one after the other
+        (``first``, then ``second``) sample at ``first.index_matrix(...) @ second.index_matrix(...)``."""
+        fixed = self._fixed(params)
         owner = type(fixed).__name__
         ndim = check_image(owner, image)
-        matrix = fixed._matrix(image, ndim)
-        return geo.warp(owner, image, matrix, LABEL if label else INTERPOLATIONS[fixed.interpolation][0])
+        return geo.index_matrix(owner, image, fixed._matrix(image, ndim))
+
+    def interpolation_for(self, params: dict, label: bool = False) -> str:
+        """The ANTs interpolation ``apply`` uses: nearest neighbour for a label map."""
+        return LABEL if label else INTERPOLATIONS[self._fixed(params).interpolation][0]
+
+    def apply(self, image: Image, params: dict, label: bool = False) -> Image:
+        fixed = self._fixed(params)  # deterministic: its own draw is {}
+        matrix = fixed.index_matrix(image, {})
+        return geo.resample(type(fixed).__name__, image, matrix, fixed.interpolation_for({}, label))
+
+    #: ``base.run_transforms`` merges a warp only while its class keeps this ``apply``
+    _merged_apply = apply
 
 
 class Rotate(_Warp, BaseTransform):

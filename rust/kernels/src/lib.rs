@@ -16,6 +16,7 @@ pub mod random;
 pub mod scratch;
 pub mod slice;
 pub mod smooth;
+pub mod warp;
 
 pub use error::KernelError;
 

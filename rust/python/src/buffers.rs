@@ -43,7 +43,7 @@ fn make<'py, T: Element>(
     Ok(arr.into_any())
 }
 
-/// An uninitialised array of `shape` and `dtype` ('float32', 'float64' or 'uint8'), Fortran-ordered
+/// An uninitialised array of `shape` and `dtype` ('float32', 'float64', 'uint8' or 'uint32'), Fortran-ordered
 /// or C-ordered, over a recycled buffer when one of a similar size is free.
 #[pyfunction]
 #[pyo3(signature = (shape, dtype, fortran))]
@@ -57,8 +57,9 @@ pub fn empty_array<'py>(
         "float32" => make::<f32>(py, &shape, fortran),
         "float64" => make::<f64>(py, &shape, fortran),
         "uint8" => make::<u8>(py, &shape, fortran),
+        "uint32" => make::<u32>(py, &shape, fortran),
         other => Err(PyTypeError::new_err(format!(
-            "empty_array: dtype must be float32, float64 or uint8, got {other}"
+            "empty_array: dtype must be float32, float64, uint8 or uint32, got {other}"
         ))),
     }
 }

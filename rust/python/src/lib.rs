@@ -10,6 +10,7 @@ pub mod intensity;
 pub mod nifti;
 pub mod sampling;
 pub mod threads;
+pub mod warp;
 
 use pyo3::prelude::*;
 
@@ -31,6 +32,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(filters::gaussian_smooth, m)?)?;
     m.add_function(wrap_pyfunction!(filters::occluded_copies, m)?)?;
     m.add_function(wrap_pyfunction!(filters::add_noise_to_blocks, m)?)?;
+    m.add_function(wrap_pyfunction!(warp::affine_warp, m)?)?;
+    m.add_function(wrap_pyfunction!(warp::bspline_warp, m)?)?;
     m.add_function(wrap_pyfunction!(aggregate::accumulate_blocks, m)?)?;
     m.add_function(wrap_pyfunction!(buffers::empty_array, m)?)?;
     m.add_function(wrap_pyfunction!(buffers::buffer_pool, m)?)?;
