@@ -138,7 +138,11 @@ def run_segmentation_demo(
         "final_train_loss": float(history["loss"][-1]),
         "final_val_dice": float(history["val_dice"][-1]) if history.get("val_dice") else None,
     }
-    say("held-out Dice: " + ", ".join(f"{n} {d:.3f}" for n, d in metrics["dice"].items()))
+    say(
+        "held-out Dice: "
+        + ", ".join(f"{n} {d:.3f}" for n, d in metrics["dice"].items())
+        + f"; mean {metrics['mean_dice']:.3f}"
+    )
 
     say(f"[4/{STAGES}] drawing prediction against truth")
     assert shown is not None
