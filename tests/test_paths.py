@@ -64,10 +64,21 @@ def test_not_image_paths(value):
 
 
 def test_csv_targets_are_joined_only_when_they_are_images(tmp_path):
-    """A CSV target that is an image path is read relative to the table; ``notes.tar.gz`` stays text."""
+    """A CSV target that is an image path is read relative to the table; ``notes.tar.gz`` is not an image
+    path (a column of such names holds class names), and a column mixing the two is an error."""
+    import pytest
+
     from nitrain import datasets
 
     table = tmp_path / "t.csv"
-    table.write_text("x,y\na.nii,b.NII.GZ\nc.nii,notes.tar.gz\n")
+    table.write_text("x,y\na.nii,b.NII.GZ\nc.nii,d.nii.gz\n")
     ds = datasets.CSVDataset(table, x={"column": "x"}, y={"column": "y"})
-    assert ds._y == [str(tmp_path / "b.NII.GZ"), "notes.tar.gz"]
+    assert ds._y == [str(tmp_path / "b.NII.GZ"), str(tmp_path / "d.nii.gz")]
+    text = tmp_path / "u.csv"
+    text.write_text("x,y\na.nii,notes.tar.gz\nc.nii,data.gz\n")
+    names = datasets.CSVDataset(text, x={"column": "x"}, y={"column": "y"})
+    assert names.classes == ("data.gz", "notes.tar.gz") and names._y == [1, 0]
+    mixed = tmp_path / "m.csv"
+    mixed.write_text("x,y\na.nii,b.NII.GZ\nc.nii,notes.tar.gz\n")
+    with pytest.raises(ValueError, match=r"holds image paths \(row 0: 'b.NII.GZ'\) and also text"):
+        datasets.CSVDataset(mixed, x={"column": "x"}, y={"column": "y"})

@@ -1,11 +1,18 @@
-"""Model outputs as ANTs images; shared by ``nitrain.torch``, ``nitrain.keras`` and ``nitrain.tensorflow``
-(no framework is imported here: tensors are recognised by their methods)."""
+"""ANTs images: the one test of what is an image (``is_image``, used by every module that tells images
+from other values), and model outputs as ANTs images, shared by ``nitrain.torch``, ``nitrain.keras`` and
+``nitrain.tensorflow`` (no framework is imported here: tensors are recognised by their methods). Imports
+no nitrain module but the leaf ``nitrain._layout``, so any module can use it without an import cycle."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from nitrain._layout import move_axis
+
+
+def is_image(obj) -> bool:
+    """Whether ``obj`` is an ANTs image (duck-typed: what the transforms use of an ``ants.ANTsImage``)."""
+    return callable(getattr(obj, "view", None)) and hasattr(obj, "spacing") and hasattr(obj, "pixeltype")
 
 
 def prediction_to_image(pred_array, reference):

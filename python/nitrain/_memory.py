@@ -4,7 +4,8 @@ Every transform that computes a new image writes it into a fresh buffer. A fresh
 megabytes comes from the operating system as unmapped pages, and touching each page the first time costs
 more than normalising the image. So when an image made by nitrain is freed, its buffer is kept and handed to
 the next new image of a similar size. At most ``limit`` bytes are kept (256 MiB unless
-``NITRAIN_BUFFER_POOL_MB`` says otherwise); buffers under 1 MiB are left to the allocator.
+``NITRAIN_BUFFER_POOL_MB`` says otherwise); image buffers under 1 MiB are left to the allocator. The same
+limit also bounds the work buffers the kernels keep between calls: the kept bytes of both count against it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def set_buffer_pool_limit(limit: int) -> int:
 
 
 def buffer_pool_state() -> dict:
-    """``{'limit': bytes, 'kept_bytes': bytes, 'kept_buffers': n}``."""
+    """``{'limit': bytes, 'kept_bytes': bytes, 'kept_buffers': n}``, image and work buffers together."""
     limit, held, count = _core.buffer_pool()
     return {"limit": limit, "kept_bytes": held, "kept_buffers": count}
 

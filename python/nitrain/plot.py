@@ -16,6 +16,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from nitrain._images import is_image
+
 
 def _matplotlib():
     try:
@@ -32,7 +34,7 @@ def _as_array(image, name: str) -> tuple[np.ndarray, tuple[float, ...]]:
     """The pixel array (float64) and spacing of an ANTs image or a numpy array (spacing 1)."""
     if isinstance(image, np.ndarray):
         arr, spacing = image, (1.0,) * image.ndim
-    elif callable(getattr(image, "numpy", None)) and hasattr(image, "spacing"):
+    elif is_image(image):
         if getattr(image, "components", 1) != 1:
             raise ValueError(f"{name} has {image.components} components; only scalar images can be shown")
         arr, spacing = image.numpy(), tuple(float(s) for s in image.spacing)
@@ -81,7 +83,7 @@ def grid(images, path=None, ncols=None, slice_index=None, axis=2, titles=None, c
     ``titles``: one per image. With ``path``, the figure is also written there as a PNG.
     """
     Figure, FigureCanvasAgg = _matplotlib()
-    if isinstance(images, np.ndarray) or hasattr(images, "spacing"):
+    if isinstance(images, np.ndarray) or is_image(images):
         images = [images]
     images = list(images)
     if not images:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nitrain._images import is_image
 from nitrain._paths import is_image_path
 from nitrain._typing import Image, PathLike, Transform, Transforms
 
@@ -162,7 +163,7 @@ class BaseDataset:
             value = value[0] if value else None
         if isinstance(value, np.ndarray):
             return tuple(int(d) for d in value.shape)
-        if callable(getattr(value, "view", None)) and hasattr(value, "spacing"):
+        if is_image(value):
             return None if getattr(value, "components", 1) != 1 else tuple(int(d) for d in value.shape)
         if not is_image_path(value) or "://" in str(value):
             return None

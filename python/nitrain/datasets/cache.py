@@ -1,7 +1,8 @@
 """Caches for the results of a dataset's fixed (deterministic) transforms.
 
 ``MemoryCache`` keeps transformed images in an LRU bounded by bytes. ``DiskCache`` writes them uncompressed
-(NIfTI, with a CRC32 checked on every read) under a folder, also an LRU bounded by bytes. Keys
+(NIfTI, with a CRC32 checked on every read; read back by nitrain's Rust NIfTI reader, ``nitrain._nifti``)
+under a folder, also an LRU bounded by bytes. Keys
 (``source_key``) have two parts, ``<record>-<variant>``: the record is the source file's absolute path and
 the stream it feeds (``x``, ``y``, ``x[1]``, ...); the variant is the file's size and modification time,
 the transforms' keys (``nitrain.transforms._keys``: the same in every process) and the nitrain version.
@@ -193,7 +194,7 @@ class DiskCache:
         return self.directory / key[:2] / f"{key}.nii"
 
     def get(self, key: str):
-        import ants
+        from nitrain._nifti import image_read  # the Rust reader; ANTs for the files it leaves to ITK
 
         path = self._path(key)
         try:
@@ -214,12 +215,12 @@ class DiskCache:
             except DamagedFileError as e:
                 return self._damaged(path, str(e), size)
             try:
-                img = ants.image_read(os.fspath(path))
+                img = image_read(path)
             except Exception as e:
                 if not path.exists():  # removed by another process meanwhile
                     self.misses += 1
                     return None
-                return self._damaged(path, f"ANTs cannot read it: {e}", size)
+                return self._damaged(path, f"it cannot be read: {getattr(e, 'reason', None) or e}", size)
             voxels = voxel_bytes(img, layout)
             if voxels is None or zlib.crc32(voxels, _header_crc(head, layout)) != stored:
                 f.seek(0)  # not proved by the image read: decide on the file's bytes

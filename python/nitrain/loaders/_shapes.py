@@ -10,14 +10,25 @@ from typing import Any
 VARIES = object()
 
 
+def _keeps_shape(t: Any) -> bool:
+    """``t.keeps_shape``, trusted for library classes and for a class that defines ``apply`` and declares
+    ``keeps_shape`` itself (a user subclass that overrides ``apply`` may change shapes)."""
+    cls = type(t)
+    if not getattr(cls, "keeps_shape", False):
+        return False
+    owner = next((c for c in cls.__mro__ if "apply" in vars(c)), None)
+    return owner is None or owner.__module__.startswith("nitrain.") or "keeps_shape" in vars(owner)
+
+
 def shape_effect(t: Any, shape: tuple[int, ...]) -> Any:  # a shape, VARIES or None
     """The shape of an image of ``shape`` after transform ``t``: a tuple, ``VARIES`` when it depends on
     ``t``'s random draws, or None when ``t``'s effect on shapes is not known (then it has to be run). Known:
-    the library's intensity, noise, artefact, flip, affine-warp and type transforms (shape kept),
-    ``Resize``, ``RandomCrop``, and ``Compose`` / ``RandomChoice`` of known ones."""
-    from nitrain.transforms import artefacts, random_intensity, spatial, utility
+    transforms that declare ``keeps_shape`` (intensity, noise, artefacts, flips, affine and elastic warps,
+    type casts), ``Resize``, ``RandomCrop``, and ``Compose`` / ``RandomChoice`` of known ones."""
+    from nitrain.transforms._checks import expand
     from nitrain.transforms.base import Compose, RandomChoice, takes_rng
-    from nitrain.transforms.intensity import IntensityTransform
+    from nitrain.transforms.fixed_spatial import Resize
+    from nitrain.transforms.random_spatial import RandomCrop
 
     if type(t) is Compose:
         for member in t.transforms:
@@ -32,26 +43,14 @@ def shape_effect(t: Any, shape: tuple[int, ...]) -> Any:  # a shape, VARIES or N
         return outs[0] if all(o == outs[0] for o in outs) else VARIES
     if not takes_rng(t):
         return None  # a user transform with its own __call__
-    keep = (
-        random_intensity.RandomNoise,
-        random_intensity.RandomSmoothing,
-        artefacts.RandomGamma,
-        artefacts.RandomBiasField,
-        artefacts.RandomMotion,
-        spatial.Flip,
-        spatial.RandomFlip,
-        utility.Astype,
-    )
-    if type(t) in keep or isinstance(t, IntensityTransform):
+    if _keeps_shape(t):
         return shape
-    if isinstance(t, spatial._Warp) and type(t).apply is spatial._Warp.apply:
-        return shape  # resampled onto the image's own grid
-    if type(t) in (spatial.Resize, spatial.RandomCrop):
+    if type(t) in (Resize, RandomCrop):
         try:
-            out = tuple(int(v) for v in spatial._expand("", "shape", t.shape, len(shape), len(shape)))
+            out = tuple(int(v) for v in expand("", "shape", t.shape, len(shape), len(shape)))
         except (ValueError, TypeError):
             return None
-        if type(t) is spatial.Resize or out == shape:
+        if type(t) is Resize or out == shape:
             return out
         if any(o > d for o, d in zip(out, shape, strict=True)):
             return None  # running it raises its own error

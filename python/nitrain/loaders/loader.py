@@ -11,6 +11,7 @@ import numpy as np
 
 from nitrain import _core
 from nitrain._batch import Batch
+from nitrain._images import is_image
 from nitrain._layout import EXPAND_DIMS, add_channel
 from nitrain._layout import first_batch as first_batch  # re-exported: trainers/keras.py, demo.py
 from nitrain._layout import move_channels as move_channels  # re-exported, as first_batch
@@ -21,7 +22,7 @@ from nitrain.loaders._plan import Group, plan_epoch
 from nitrain.loaders._shapes import shape_through
 from nitrain.samplers._extract import image_array
 from nitrain.transforms._co import co_transform, warn_unpaired_spatial
-from nitrain.transforms.base import takes_rng
+from nitrain.transforms.base import run_transforms, takes_rng
 
 #: A sampler's pool, when not given: as many records as fit in this many bytes (see ``DatasetLoader``).
 POOL_BYTES = 1 << 30
@@ -32,10 +33,6 @@ POOL_BYTES = 1 << 30
 ABANDON_WORKER_S = 1.0
 
 
-def _is_image(v: Any) -> bool:
-    return callable(getattr(v, "view", None)) and hasattr(v, "spacing")
-
-
 def _deferrable(t: Any) -> bool:
     """Whether a sampler can apply ``t`` to gathered items (``t.apply_to_items``) instead of the image."""
     return takes_rng(t) and callable(getattr(type(t), "apply_to_items", None))
@@ -43,8 +40,8 @@ def _deferrable(t: Any) -> bool:
 
 def _stack(values: Sequence[Any], channel: str | None, what: str) -> np.ndarray:
     """Whole images -> one float32 batch (shapes must agree); scalars -> a float32 vector."""
-    if _is_image(values[0]) or isinstance(values[0], np.ndarray):
-        arrays = [image_array(v) if _is_image(v) else v for v in values]
+    if is_image(values[0]) or isinstance(values[0], np.ndarray):
+        arrays = [image_array(v) if is_image(v) else v for v in values]
         shapes = {a.shape for a in arrays}
         if len(shapes) > 1:
             raise ValueError(
@@ -333,14 +330,13 @@ class DatasetLoader:
             )
         return tuple(int(d) for d in shape)
 
-    # -- one image-batch -----------------------------------------------------------------------------
+    # -- one record ----------------------------------------------------------------------------------
     @staticmethod
     def _transform(transforms: Sequence[Any], value: Any, rng: np.random.Generator) -> Any:
-        """``value`` through ``transforms``: library transforms draw from ``rng``; one with its own
-        ``__call__(image)`` (or a plain function) gets the value alone (``takes_rng`` decides)."""
-        for t in transforms:
-            value = t(value, rng=rng) if takes_rng(t) else t(value)
-        return value
+        """``value`` through ``transforms`` (``nitrain.transforms.base.run_transforms``): library transforms
+        draw from ``rng``; one with its own ``__call__(image)`` (or a plain function) gets the value alone;
+        consecutive affine warps resample once."""
+        return run_transforms(transforms, value, rng=rng)[0] if transforms else value
 
     def _finish_record(self, x: Any, y: Any, rng: np.random.Generator) -> tuple[Any, Any]:
         """The y_transforms and co_transforms of one record (after its x_transforms)."""
@@ -406,7 +402,7 @@ class DatasetLoader:
                 xb = [_stack([x[k] for x in xs], self.channel, f"x[{k}]") for k in range(len(xs[0]))]
             else:
                 xb = _stack(xs, self.channel, "x")
-            yb = _stack(ys, self.channel if _is_image(ys[0]) else None, "y")
+            yb = _stack(ys, self.channel if is_image(ys[0]) else None, "y")
             yield Batch(self._inputs(xb), yb, records=indices, channel=self.channel)
             return
         shapes = [

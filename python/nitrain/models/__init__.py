@@ -20,7 +20,7 @@ model does.
 Layout: ``_architectures`` (the table: name, plan, dims, modes, builders), ``_plans`` and ``_spec``
 (framework-free: each architecture's options, their checks and the sizes its layers get), ``torch/`` and
 ``keras/`` (one builder module per architecture, turning a plan into layers), ``pretrained`` (the
-registry).
+registry: registering, fetching and listing models) and ``_registry`` (its storage, names and model cards).
 """
 
 from nitrain.models._architectures import (

@@ -13,6 +13,7 @@ from typing import Literal
 import numpy as np
 
 from nitrain import _core
+from nitrain._images import is_image
 
 Channel = Literal["first", "last"] | None
 
@@ -26,7 +27,7 @@ def image_array(image, name: str = "image") -> np.ndarray:
     """The pixel array of an ANTs image (a zero-copy view) or a numpy array, unchanged."""
     if isinstance(image, np.ndarray):
         arr = image
-    elif callable(getattr(image, "view", None)) and hasattr(image, "spacing"):
+    elif is_image(image):
         arr = image.view()
     else:
         raise TypeError(f"{name}: expected an ANTsImage or a numpy array, got {type(image).__name__}")
@@ -38,7 +39,7 @@ def image_array(image, name: str = "image") -> np.ndarray:
 
 
 def _arrays(images, op: str) -> list[np.ndarray]:
-    if isinstance(images, np.ndarray) or hasattr(images, "spacing"):
+    if isinstance(images, np.ndarray) or is_image(images):
         images = [images]
     if not isinstance(images, Sequence) or len(images) == 0:
         raise ValueError(f"{op}: expected a non-empty list of images, got {images!r:.80}")

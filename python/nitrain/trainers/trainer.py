@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from nitrain._frameworks import TORCH_EXTRA, framework_of
+from nitrain._images import is_image
 from nitrain._progress import interactive
 from nitrain._typing import Model, PathLike
 from nitrain.trainers._common import (
@@ -364,7 +365,7 @@ class ModelTrainer:
                 self.model, x, block, overlap=overlap, blend=blend, batch_size=batch_size, output=output
             )
 
-        if _is_image(data) or (isinstance(data, list | tuple) and data and all(_is_image(v) for v in data)):
+        if is_image(data) or (isinstance(data, list | tuple) and data and all(is_image(v) for v in data)):
             return one(data)
         return [one(data[i][0]) for i in range(len(data))]
 
@@ -403,10 +404,6 @@ class ModelTrainer:
 
 
 # -- predict's helpers -------------------------------------------------------------------------------
-def _is_image(v: Any) -> bool:
-    return callable(getattr(v, "view", None)) and hasattr(v, "spacing")
-
-
 def _block_size(loader: Any) -> Any:
     """The block a loader's sampler serves (blocks or patches of whole images), else None."""
     sampler = getattr(loader, "sampler", None)
@@ -417,7 +414,7 @@ def _block_size(loader: Any) -> Any:
 
 def _whole_images(data: Any) -> bool:
     """An ANTs image, a list of them (several inputs), or a dataset (records of whole images)."""
-    if _is_image(data) or (isinstance(data, list | tuple) and data and all(_is_image(v) for v in data)):
+    if is_image(data) or (isinstance(data, list | tuple) and data and all(is_image(v) for v in data)):
         return True
     from nitrain.datasets.base import BaseDataset
 

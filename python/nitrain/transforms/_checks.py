@@ -13,6 +13,8 @@ from typing import Any, Literal, TypeGuard, overload
 
 import numpy as np
 
+from nitrain._images import is_image as is_image  # the one image test (defined where any module can use it)
+
 # name -> (ANTs transformImage interpolator, ants.resample_image interp_type)
 INTERPOLATIONS = {
     "linear": ("linear", 0),
@@ -31,11 +33,6 @@ LABEL = "nearestneighbor"
 
 
 # -- kinds of values -------------------------------------------------------------------------------------
-
-
-def is_image(obj) -> bool:
-    """Whether ``obj`` is an ANTs image (duck-typed: what the transforms use of an ``ants.ANTsImage``)."""
-    return callable(getattr(obj, "view", None)) and hasattr(obj, "spacing") and hasattr(obj, "pixeltype")
 
 
 def is_number(value) -> bool:

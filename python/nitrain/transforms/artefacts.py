@@ -158,6 +158,8 @@ class RandomGamma(RandomTransform):
     [min, max]. The rescaling makes negative intensities safe. A constant image is returned unchanged;
     NaN voxels stay NaN."""
 
+    keeps_shape = True
+
     def __init__(
         self,
         log_gamma: float | tuple[float, float] = (-0.3, 0.3),
@@ -187,6 +189,8 @@ class RandomBiasField(RandomTransform):
     degree ``order`` in the voxels' physical coordinates (each normalised to [-1, 1] over the image).
     Each coefficient is drawn uniformly from ``coefficients`` (a number ``x`` means (-x, x)). The field is
     positive everywhere; ``field(image, params)`` returns it as an image."""
+
+    keeps_shape = True
 
     def __init__(
         self,
@@ -249,6 +253,8 @@ class RandomMotion(RandomTransform):
     segment from one moved copy. The spliced spectrum is inverse-transformed (``numpy.fft``, CPU) and its
     magnitude returned, so negative intensities come back positive (NaN voxels are taken as 0).
     """
+
+    keeps_shape = True
 
     def __init__(
         self,

@@ -92,6 +92,12 @@ class BaseTransform:
     co-transforms and seeded sampling, implement ``apply`` (and ``draw`` for random parameters) instead.
     """
 
+    #: Whether the output has the input's shape whatever the parameters (intensity, noise, artefacts,
+    #: flips, affine and elastic warps onto the image's own grid). The loader counts a sampler's items from
+    #: header shapes through such transforms without running them (``len(loader)``). A subclass that
+    #: overrides ``apply`` outside the library is trusted only when it declares ``keeps_shape`` itself.
+    keeps_shape: bool = False
+
     #: random transforms set this; ``sample`` and loaders use it to decide whether draws differ
     random = False
     #: the probability that a call applies the transform (``RandomTransform(p=...)``); ``decide`` uses it

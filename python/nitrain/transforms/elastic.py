@@ -38,6 +38,8 @@ class ElasticDeformation(BaseTransform):
     axis), in mm along the image axes. The output at voxel x is the input at x + d(x). ``interpolation``:
     'linear' or 'nearest' (label maps always use nearest)."""
 
+    keeps_shape = True
+
     def __init__(self, displacements: Any, interpolation: str = "linear") -> None:
         try:
             grid = np.array(displacements, dtype=np.float64)
@@ -89,6 +91,8 @@ class RandomElasticDeformation(RandomTransform):
     (2, the default, keeps the image's edges nearly still). ``draw`` gives ``{'displacements'}`` (a nested
     list of shape ``(*num_control_points, ndim)``, mm); ``ElasticDeformation(displacements)`` applies it.
     """
+
+    keeps_shape = True
 
     def __init__(
         self,

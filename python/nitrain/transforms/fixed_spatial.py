@@ -215,6 +215,8 @@ class Slice(BaseTransform):
 class Flip(BaseTransform):
     """Reverse the voxel array along ``axis`` (an axis or a list of axes); the geometry is unchanged."""
 
+    keeps_shape = True
+
     def __init__(self, axis: int | Sequence[int] = 0) -> None:
         self.axis = axes("Flip", axis)
 
@@ -257,6 +259,8 @@ class _Warp:
     ``base.run_transforms`` (and so ``Compose``) merges consecutive warps into one resampling by the
     product of their index matrices. A subclass that overrides ``apply`` is not merged.
     """
+
+    keeps_shape = True
 
     interpolation = "linear"
     if TYPE_CHECKING:  # from BaseTransform, which every warp also derives from

@@ -28,6 +28,8 @@ def _apply(image: Image, src: np.ndarray, scale: float, offset: float) -> Image:
 class IntensityTransform(BaseTransform):
     """An intensity transform: label maps pass through unchanged."""
 
+    keeps_shape = True
+
     def apply(self, image: Image, params: dict, label: bool = False) -> Image:
         return image if label else self._apply(image, params)
 

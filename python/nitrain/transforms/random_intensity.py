@@ -22,6 +22,8 @@ class RandomNoise(RandomTransform):
     """Add Gaussian noise of standard deviation ``sd`` (intensity units; a number or a (min, max) range
     drawn uniformly per call)."""
 
+    keeps_shape = True
+
     def __init__(
         self,
         sd: float | tuple[float, float] = 0.1,
@@ -79,6 +81,8 @@ def smooth(
 class RandomSmoothing(RandomTransform):
     """Gaussian blur with a sigma drawn uniformly from [``min_sigma``, ``max_sigma``] (the same on every
     axis; in voxels, or in mm with ``physical=True``)."""
+
+    keeps_shape = True
 
     def __init__(
         self,

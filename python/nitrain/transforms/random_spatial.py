@@ -60,6 +60,8 @@ class RandomFlip(RandomTransform):
     was); pass ``axis_p=`` (and ``p=1`` for that behaviour).
     """
 
+    keeps_shape = True
+
     def __init__(
         self,
         axis: int | Sequence[int] = 0,

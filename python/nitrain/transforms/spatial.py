@@ -5,56 +5,14 @@
 - ``random_spatial``: the random ones, each applying its deterministic twin with the parameters it draws;
 - ``_geometry``: ``affine_matrix``, ``rotation_matrix`` and the warp, crop, pad and flip they use.
 
-Import them from ``nitrain.transforms``; this module keeps ``nitrain.transforms.spatial.X`` working.
+Import them from ``nitrain.transforms``; this module keeps ``nitrain.transforms.spatial.X`` working. Its
+names are the ``__all__`` of ``fixed_spatial`` and ``random_spatial`` (written there only), and the two
+matrix helpers of ``_geometry``.
 """
 
-from nitrain.transforms._checks import expand as _expand  # noqa: F401  (nitrain.loaders uses it)
+from nitrain.transforms import fixed_spatial, random_spatial
 from nitrain.transforms._geometry import affine_matrix, rotation_matrix
-from nitrain.transforms.fixed_spatial import (  # noqa: F401  (_Warp: nitrain.loaders uses it)
-    Affine,
-    Crop,
-    Flip,
-    Pad,
-    Reorient,
-    Resample,
-    Resize,
-    Rotate,
-    Shear,
-    Slice,
-    Translate,
-    Zoom,
-    _Warp,
-)
-from nitrain.transforms.random_spatial import (
-    RandomAffine,
-    RandomCrop,
-    RandomFlip,
-    RandomRotate,
-    RandomShear,
-    RandomTranslate,
-    RandomZoom,
-)
+from nitrain.transforms.fixed_spatial import *  # noqa: F403
+from nitrain.transforms.random_spatial import *  # noqa: F403
 
-__all__ = [
-    "Affine",
-    "Crop",
-    "Flip",
-    "Pad",
-    "RandomAffine",
-    "RandomCrop",
-    "RandomFlip",
-    "RandomRotate",
-    "RandomShear",
-    "RandomTranslate",
-    "RandomZoom",
-    "Reorient",
-    "Resample",
-    "Resize",
-    "Rotate",
-    "Shear",
-    "Slice",
-    "Translate",
-    "Zoom",
-    "affine_matrix",
-    "rotation_matrix",
-]
+__all__ = [*fixed_spatial.__all__, *random_spatial.__all__, "affine_matrix", "rotation_matrix"]

@@ -44,6 +44,8 @@ class Astype(BaseTransform):
     image of a co-transform, label maps included.
     """
 
+    keeps_shape = True
+
     def __init__(self, dtype: Any) -> None:
         key = dtype
         if key is not None and not isinstance(key, str):  # np.dtype(None) would be float64
