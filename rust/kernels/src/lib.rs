@@ -13,6 +13,7 @@ pub mod occlude;
 pub mod patch;
 pub mod pool;
 pub mod random;
+pub mod recycle;
 pub mod scratch;
 pub mod slice;
 pub mod smooth;

@@ -5,9 +5,8 @@ use numpy::{PyReadonlyArray2, PyReadonlyArrayDyn};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::arrays::kernel_err;
-use crate::sampling::borrow_out;
-use nitrain_kernels::{aggregate, pool};
+use crate::arrays::{borrow_out, kernel_err, kernel_pool};
+use nitrain_kernels::aggregate;
 
 /// Sum blocks of model outputs into a volume: `out[c, o + i] += window[i] * blocks[n, c, i]` and
 /// `weights[o + i] += window[i]` at each corner `o = origins[n]`. 3-D: blocks `(N, C, b0, b1, b2)`,
@@ -81,7 +80,7 @@ pub fn accumulate_blocks<'py>(
     let wv = wv.into_dimensionality::<Ix3>().map_err(err)?;
     let ov = ov.into_dimensionality::<Ix4>().map_err(err)?;
     let gv = gv.into_dimensionality::<Ix3>().map_err(err)?;
-    let pool = pool::pool().map_err(kernel_err)?;
+    let pool = kernel_pool()?;
     py.detach(|| pool.install(|| aggregate::accumulate_blocks(bv, &list, wv, ov, gv)))
         .map_err(kernel_err)
 }

@@ -1,14 +1,16 @@
-//! Turning Python arguments into typed array views, with errors that say which argument went wrong.
+//! What every binding file shares: turning Python arguments into typed array views (with errors that say
+//! which argument went wrong), the one dtype dispatch, the writeable `out` borrow and the kernel pool.
 
 use ndarray::{ArrayView3, ArrayViewMutD, Axis, Ix3, IxDyn};
 use numpy::{
-    Element, PyArrayDescrMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods,
+    Element, PyArrayDescrMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArray,
+    PyUntypedArrayMethods,
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 pub use crate::error::kernel_err;
-use nitrain_kernels::fmt_shape;
+use nitrain_kernels::{fmt_shape, pool};
 
 /// Element types accepted as input images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +41,17 @@ macro_rules! for_in_dtype {
     };
 }
 pub(crate) use for_in_dtype;
+
+/// Call `$f::<In, Out>(args)` for the runtime input dtype `$tin` and output dtype `$tout`.
+macro_rules! for_in_out_dtype {
+    ($tin:expr, $tout:expr, $f:ident($($arg:expr),*)) => {
+        match $tout {
+            $crate::arrays::OutDtype::F32 => $crate::arrays::for_in_dtype!($tin, $f::<_, f32>($($arg),*)),
+            $crate::arrays::OutDtype::F64 => $crate::arrays::for_in_dtype!($tin, $f::<_, f64>($($arg),*)),
+        }
+    };
+}
+pub(crate) use for_in_out_dtype;
 
 /// Element types of output batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,4 +193,33 @@ pub fn out_view<'a, T>(
         a = a.insert_axis(Axis(n));
     }
     Ok(a)
+}
+
+/// The input dtype of `images[0]` and the dtype of `out`, for kernels that read a list of images.
+pub fn batch_dtypes(
+    op: &str,
+    images: &[Bound<'_, PyAny>],
+    out: &Bound<'_, PyAny>,
+) -> PyResult<(InDtype, OutDtype)> {
+    let first = images.first().ok_or_else(|| {
+        PyValueError::new_err(format!("{op}: expected at least one image, got none"))
+    })?;
+    Ok((in_dtype(op, "images[0]", first)?, out_dtype(op, out)?))
+}
+
+/// Borrow `out` writeable as dtype `O`; fails when an input shares its memory.
+pub(crate) fn borrow_out<'py, O: Element>(
+    op: &str,
+    out: &Bound<'py, PyAny>,
+) -> PyResult<PyReadwriteArrayDyn<'py, O>> {
+    out.extract::<PyReadwriteArrayDyn<'py, O>>().map_err(|e| {
+        PyTypeError::new_err(format!(
+            "{op}: out must be a writeable array that no input shares memory with ({e})"
+        ))
+    })
+}
+
+/// The kernel thread pool, its start-up error mapped to a Python exception.
+pub(crate) fn kernel_pool() -> PyResult<std::sync::Arc<rayon::ThreadPool>> {
+    pool::pool().map_err(kernel_err)
 }

@@ -6,6 +6,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 use nitrain_kernels::buffers::{self, AlignedBuf};
+use nitrain_kernels::recycle;
 
 /// Owns the memory of arrays made by `empty_array`; gives it back for reuse when the last one dies.
 #[pyclass(frozen, module = "nitrain._core")]
@@ -65,12 +66,12 @@ pub fn empty_array<'py>(
 }
 
 /// Set the limit on bytes kept for reuse (`None`: leave it). Returns `(limit, bytes kept, buffers kept)`
-/// as they are after the call.
+/// as they are after the call, output and work buffers together (one limit bounds both).
 #[pyfunction]
 #[pyo3(signature = (limit=None))]
 pub fn buffer_pool(limit: Option<usize>) -> (usize, usize, usize) {
     if let Some(limit) = limit {
-        buffers::set_limit(limit);
+        recycle::set_limit(limit);
     }
-    buffers::state()
+    recycle::state()
 }

@@ -4,9 +4,9 @@ use num_traits::AsPrimitive;
 use numpy::{Element, PyReadonlyArrayDyn};
 use pyo3::prelude::*;
 
-use crate::arrays::{for_in_dtype, in_dtype, kernel_err, out_dtype, OutDtype};
-use crate::sampling::borrow_out;
-use nitrain_kernels::pool;
+use crate::arrays::{
+    borrow_out, for_in_dtype, in_dtype, kernel_err, kernel_pool, out_dtype, OutDtype,
+};
 use nitrain_kernels::{intensity, noise, Pixel, Scalar};
 
 /// `(min, max, mean, sd, count)` over the non-NaN voxels of `image` (population sd), in one parallel,
@@ -26,7 +26,7 @@ fn stats_typed<T: Element + Scalar>(
 ) -> PyResult<(f64, f64, f64, f64, u64)> {
     let arr = image.extract::<PyReadonlyArrayDyn<'_, T>>()?;
     let view = arr.as_array();
-    let pool = pool::pool().map_err(kernel_err)?;
+    let pool = kernel_pool()?;
     let s = py
         .detach(|| pool.install(|| intensity::stats(view)))
         .map_err(kernel_err)?;
@@ -46,7 +46,7 @@ fn range_typed<T: Element + Scalar>(
 ) -> PyResult<(f64, f64)> {
     let arr = image.extract::<PyReadonlyArrayDyn<'_, T>>()?;
     let view = arr.as_array();
-    let pool = pool::pool().map_err(kernel_err)?;
+    let pool = kernel_pool()?;
     py.detach(|| pool.install(|| intensity::min_max(view)))
         .map_err(kernel_err)
 }
@@ -90,7 +90,7 @@ where
     let mut out_b = borrow_out::<O>(name, out)?;
     let src = arr.as_array();
     let dst = out_b.as_array_mut();
-    let pool = pool::pool().map_err(kernel_err)?;
+    let pool = kernel_pool()?;
     py.detach(|| {
         pool.install(|| match op {
             Pointwise::Rescale { scale, offset } => intensity::rescale(src, dst, scale, offset),

@@ -5,10 +5,13 @@ pub mod aggregate;
 pub mod arrays;
 pub mod buffers;
 pub mod error;
-pub mod filters;
 pub mod intensity;
 pub mod nifti;
-pub mod sampling;
+pub mod noise;
+pub mod occlude;
+pub mod patch;
+pub mod slice;
+pub mod smooth;
 pub mod threads;
 pub mod warp;
 
@@ -21,17 +24,17 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(sampling::gather_slices, m)?)?;
-    m.add_function(wrap_pyfunction!(sampling::gather_blocks, m)?)?;
+    m.add_function(wrap_pyfunction!(slice::gather_slices, m)?)?;
+    m.add_function(wrap_pyfunction!(patch::gather_blocks, m)?)?;
     m.add_function(wrap_pyfunction!(intensity::intensity_stats, m)?)?;
     m.add_function(wrap_pyfunction!(intensity::intensity_range, m)?)?;
     m.add_function(wrap_pyfunction!(intensity::rescale, m)?)?;
     m.add_function(wrap_pyfunction!(intensity::clip, m)?)?;
     m.add_function(wrap_pyfunction!(intensity::quantiles, m)?)?;
-    m.add_function(wrap_pyfunction!(filters::add_gaussian_noise, m)?)?;
-    m.add_function(wrap_pyfunction!(filters::gaussian_smooth, m)?)?;
-    m.add_function(wrap_pyfunction!(filters::occluded_copies, m)?)?;
-    m.add_function(wrap_pyfunction!(filters::add_noise_to_blocks, m)?)?;
+    m.add_function(wrap_pyfunction!(noise::add_gaussian_noise, m)?)?;
+    m.add_function(wrap_pyfunction!(smooth::gaussian_smooth, m)?)?;
+    m.add_function(wrap_pyfunction!(occlude::occluded_copies, m)?)?;
+    m.add_function(wrap_pyfunction!(noise::add_noise_to_blocks, m)?)?;
     m.add_function(wrap_pyfunction!(warp::affine_warp, m)?)?;
     m.add_function(wrap_pyfunction!(warp::bspline_warp, m)?)?;
     m.add_function(wrap_pyfunction!(aggregate::accumulate_blocks, m)?)?;

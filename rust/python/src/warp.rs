@@ -7,9 +7,7 @@ use numpy::{
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::arrays::{for_in_dtype, in_dtype, kernel_err};
-use crate::sampling::borrow_out;
-use nitrain_kernels::pool;
+use crate::arrays::{borrow_out, for_in_dtype, in_dtype, kernel_err, kernel_pool};
 use nitrain_kernels::warp::{self, Interpolation, WarpPixel};
 
 const OP: &str = "affine warp";
@@ -87,7 +85,7 @@ where
     let mut out_b = borrow_out::<T>(OP, out)?;
     let src = arr.as_array();
     let dst = out_b.as_array_mut();
-    let pool = pool::pool().map_err(kernel_err)?;
+    let pool = kernel_pool()?;
     let fill = T::from_f64(fill);
     py.detach(|| pool.install(|| warp::affine_warp(src, dst, matrix, interp, fill)))
         .map_err(kernel_err)
@@ -131,7 +129,7 @@ where
     let mut out_b = borrow_out::<T>(SPLINE_OP, out)?;
     let (src, g) = (arr.as_array(), grid.as_array());
     let dst = out_b.as_array_mut();
-    let pool = pool::pool().map_err(kernel_err)?;
+    let pool = kernel_pool()?;
     let fill = T::from_f64(fill);
     py.detach(|| pool.install(|| warp::bspline_warp(src, dst, g, interp, fill)))
         .map_err(kernel_err)
