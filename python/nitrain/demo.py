@@ -21,6 +21,17 @@ def _r2(y, p) -> float:
     return float(1 - ((y - p) ** 2).sum() / ((y - y.mean()) ** 2).sum())
 
 
+def framework_seeder(framework: str):
+    """``f(seed)`` that seeds ``framework`` ('torch' or 'keras'; an ImportError says what to install)."""
+    from nitrain._frameworks import require_keras, require_torch
+
+    if framework == "torch":
+        return require_torch("nitrain demo").manual_seed
+    if framework == "keras":
+        return require_keras("nitrain demo").utils.set_random_seed
+    raise ValueError(f"nitrain demo: framework must be 'torch' or 'keras', got {framework!r}")
+
+
 def run_demo(
     out="nitrain-demo",
     n_subjects: int = 64,
@@ -40,14 +51,7 @@ def run_demo(
     explaining, writing the report): a ``tqdm.auto`` bar over the stages when stderr is a terminal or in a
     notebook, else one line ``[k/6] ...`` per stage on stdout; plus the results and the trainer's own
     progress. ``verbose=0`` prints nothing."""
-    from nitrain._frameworks import require_keras, require_torch
-
-    if framework == "torch":
-        seed_everything = require_torch("nitrain demo").manual_seed
-    elif framework == "keras":
-        seed_everything = require_keras("nitrain demo").utils.set_random_seed
-    else:
-        raise ValueError(f"nitrain demo: framework must be 'torch' or 'keras', got {framework!r}")
+    seed_everything = framework_seeder(framework)
 
     from nitrain import datasets, explainers, loaders, models, plot, samplers, trainers, utils
     from nitrain import transforms as tx

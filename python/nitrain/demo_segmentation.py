@@ -52,14 +52,9 @@ def run_segmentation_demo(
     """Run the segmentation pipeline into the folder ``out``; return the metrics (also in
     ``metrics.json``): held-out Dice per tissue class (the mean over subjects of whole-volume Dice) and
     their mean, with the training history's length and timings. ``framework``: 'torch' or 'keras'."""
-    from nitrain._frameworks import require_keras, require_torch
+    from nitrain.demo import framework_seeder
 
-    if framework == "torch":
-        seed_everything = require_torch("nitrain demo").manual_seed
-    elif framework == "keras":
-        seed_everything = require_keras("nitrain demo").utils.set_random_seed
-    else:
-        raise ValueError(f"nitrain demo: framework must be 'torch' or 'keras', got {framework!r}")
+    seed_everything = framework_seeder(framework)
     from nitrain import datasets, loaders, models, samplers, trainers, utils
     from nitrain import transforms as tx
     from nitrain.inference import sliding_window

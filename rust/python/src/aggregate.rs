@@ -37,20 +37,7 @@ pub fn accumulate_blocks<'py>(
             table.ncols()
         )));
     }
-    let mut list = Vec::with_capacity(table.nrows());
-    for (n, row) in table.rows().into_iter().enumerate() {
-        let mut o = [0usize; 3];
-        for d in 0..dims {
-            if row[d] < 0 {
-                return Err(PyValueError::new_err(format!(
-                    "{OP}: origin {n} has a negative corner {:?}",
-                    row.to_vec()
-                )));
-            }
-            o[d] = row[d] as usize;
-        }
-        list.push(o);
-    }
+    let list = crate::arrays::corners3(OP, table, dims)?;
     let mut out_b = borrow_out::<f32>(OP, &out)?;
     let mut w_b = borrow_out::<f32>(OP, &weights)?;
     let (mut bv, mut wv, mut ov, mut gv) = (

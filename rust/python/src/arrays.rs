@@ -223,3 +223,27 @@ pub(crate) fn borrow_out<'py, O: Element>(
 pub(crate) fn kernel_pool() -> PyResult<std::sync::Arc<rayon::ThreadPool>> {
     pool::pool().map_err(kernel_err)
 }
+
+/// The rows of an `(N, dims)` table of corners as 3-D corners (trailing axes 0), each checked
+/// non-negative; errors name `op` and the row.
+pub fn corners3(
+    op: &str,
+    table: ndarray::ArrayView2<'_, i64>,
+    dims: usize,
+) -> PyResult<Vec<[usize; 3]>> {
+    let mut list = Vec::with_capacity(table.nrows());
+    for (n, row) in table.rows().into_iter().enumerate() {
+        let mut o = [0usize; 3];
+        for d in 0..dims {
+            if row[d] < 0 {
+                return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                    "{op}: origin {n} has a negative corner {:?}",
+                    row.to_vec()
+                )));
+            }
+            o[d] = row[d] as usize;
+        }
+        list.push(o);
+    }
+    Ok(list)
+}
