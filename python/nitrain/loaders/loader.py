@@ -9,20 +9,21 @@ from typing import Any
 
 import numpy as np
 
-from nitrain import _core
 from nitrain._batch import Batch
 from nitrain._images import is_image
-from nitrain._layout import EXPAND_DIMS, add_channel
+from nitrain._layout import EXPAND_DIMS
 from nitrain._layout import first_batch as first_batch  # re-exported: trainers/keras.py, demo.py
 from nitrain._layout import move_channels as move_channels  # re-exported, as first_batch
 from nitrain._threads import get_num_threads
 from nitrain._typing import Transforms
+from nitrain.loaders._adapters import Adapters
+from nitrain.loaders._batching import deferrable, distributed, stack_values
 from nitrain.loaders._lanes import Lanes, Slot
 from nitrain.loaders._plan import Group, plan_epoch
 from nitrain.loaders._shapes import shape_through
 from nitrain.samplers._extract import image_array
 from nitrain.transforms._co import co_transform, warn_unpaired_spatial
-from nitrain.transforms.base import run_transforms, takes_rng
+from nitrain.transforms.base import run_transforms
 
 #: A sampler's pool, when not given: as many records as fit in this many bytes (see ``DatasetLoader``).
 POOL_BYTES = 1 << 30
@@ -33,52 +34,7 @@ POOL_BYTES = 1 << 30
 ABANDON_WORKER_S = 1.0
 
 
-def _deferrable(t: Any) -> bool:
-    """Whether a sampler can apply ``t`` to gathered items (``t.apply_to_items``) instead of the image."""
-    return takes_rng(t) and callable(getattr(type(t), "apply_to_items", None))
-
-
-def _stack(values: Sequence[Any], channel: str | None, what: str) -> np.ndarray:
-    """Whole images -> one float32 batch (shapes must agree); scalars -> a float32 vector."""
-    if is_image(values[0]) or isinstance(values[0], np.ndarray):
-        arrays = [image_array(v) if is_image(v) else v for v in values]
-        shapes = {a.shape for a in arrays}
-        if len(shapes) > 1:
-            raise ValueError(
-                f"DatasetLoader: {what} images in one batch have different shapes {sorted(shapes)}; "
-                "resize them with a fixed transform (e.g. tx.Resize) or use a sampler"
-            )
-        out = _core.empty_array([len(arrays), *arrays[0].shape], "float32", False)  # recycled if free
-        for i, a in enumerate(arrays):
-            out[i] = a
-        return add_channel(out, channel)
-    try:
-        return np.asarray(values, dtype=np.float32)
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"DatasetLoader: {what} values must be numbers or images, got {values[:3]!r}") from e
-
-
-def _distributed(rank: int | None, world_size: int | None) -> tuple[int, int]:
-    """Rank and world size: as given, else from an initialised torch.distributed, else (0, 1)."""
-    if rank is None and world_size is None:
-        try:
-            import sys
-
-            dist = sys.modules.get("torch.distributed")
-            if dist is not None and dist.is_available() and dist.is_initialized():
-                return dist.get_rank(), dist.get_world_size()
-        except Exception:
-            pass
-        return 0, 1
-    rank, world_size = int(rank or 0), int(world_size or 1)
-    if world_size < 1 or not 0 <= rank < world_size:
-        raise ValueError(
-            f"DatasetLoader: need 0 <= rank < world_size, got rank={rank}, world_size={world_size}"
-        )
-    return rank, world_size
-
-
-class DatasetLoader:
+class DatasetLoader(Adapters):
     """Iterate over ``dataset`` in batches (``Batch``: an ``(x, y)`` pair that also says which record
     each item came from).
 
@@ -189,7 +145,7 @@ class DatasetLoader:
         self.pool = pool
         self.pool_bytes = pool_bytes
         self.stack_inputs = bool(stack_inputs)
-        self.rank, self.world_size = _distributed(rank, world_size)
+        self.rank, self.world_size = distributed(rank, world_size)
         if self.world_size > 1 and seed is None:
             raise ValueError(
                 "DatasetLoader: give a seed when sharding over ranks (every rank must draw the same order)"
@@ -365,7 +321,7 @@ class DatasetLoader:
         if self.sampler is None or not self.defer_noise or self.co_transforms:
             return self.x_transforms, []
         k = len(self.x_transforms)
-        while k > 0 and _deferrable(self.x_transforms[k - 1]):
+        while k > 0 and deferrable(self.x_transforms[k - 1]):
             k -= 1
         return self.x_transforms[:k], self.x_transforms[k:]
 
@@ -399,10 +355,10 @@ class DatasetLoader:
         if self.sampler is None:
             xb: Any
             if isinstance(xs[0], list):
-                xb = [_stack([x[k] for x in xs], self.channel, f"x[{k}]") for k in range(len(xs[0]))]
+                xb = [stack_values([x[k] for x in xs], self.channel, f"x[{k}]") for k in range(len(xs[0]))]
             else:
-                xb = _stack(xs, self.channel, "x")
-            yb = _stack(ys, self.channel if is_image(ys[0]) else None, "y")
+                xb = stack_values(xs, self.channel, "x")
+            yb = stack_values(ys, self.channel if is_image(ys[0]) else None, "y")
             yield Batch(self._inputs(xb), yb, records=indices, channel=self.channel)
             return
         shapes = [
@@ -511,47 +467,6 @@ class DatasetLoader:
         finally:
             slots.clear()
             lanes.close(ABANDON_WORKER_S)
-
-    def to_torch(self, pin_memory: bool = False, channels: str | None = "first") -> Any:
-        """This loader's batches as torch tensors (zero-copy from the numpy batches), as a
-        ``torch.utils.data.IterableDataset`` (``nitrain.loaders.torch.TorchLoader``): iterate it directly,
-        or hand it to ``DataLoader(..., batch_size=None, num_workers=k)``, whose k workers prepare disjoint
-        shares of each epoch's image-batches (the same batches as without workers).
-
-        ``channels='first'`` (default) serves ``(N, C, *spatial)``, what torch convolutions take, whatever
-        ``expand_dims`` the loader uses (the channel axis moved, or inserted when the loader has none;
-        image targets move with x); 'last' serves ``(N, *spatial, C)``; None the batches as the loader
-        makes them. ``pin_memory`` pins each batch when CUDA is available (in the main process only:
-        with DataLoader workers, pass ``pin_memory=True`` to the DataLoader instead). Epochs with
-        DataLoader workers: see ``TorchLoader``."""
-        from nitrain.loaders.torch import TorchLoader
-
-        return TorchLoader(self, pin_memory=pin_memory, channels=channels)
-
-    def to_keras(self, channels: str | None = None) -> Any:
-        """A ``keras.utils.PyDataset`` serving this loader: ``len`` is the batches per epoch, item ``i``
-        is batch ``i`` of the current epoch, and each keras epoch (``on_epoch_end``) starts the loader's
-        next epoch, with its own seeded order and random transforms. Several inputs come as a tuple.
-
-        Item ``i`` is always batch ``i``: without a sampler any order works (keras' default shuffle
-        included); with a sampler the batches are made in sequence, so pass ``shuffle=False`` to
-        ``model.fit`` (shuffling is the loader's job; an out-of-order request raises). Keep one worker
-        (the default); the loader already prepares the next batch in a background thread. ``channels``:
-        'first', 'last', or None (default: as the loader serves them; keras convolutions are channels-last,
-        the loader's default)."""
-        from nitrain.loaders.keras import KerasLoader
-
-        return KerasLoader(self, channels=channels)
-
-    def to_tensorflow(self, prefetch: int | str = "auto", channels: str | None = None) -> Any:
-        """A ``tf.data.Dataset`` of this loader's ``(x, y)`` batches (x a tuple for several inputs). Every
-        iteration over it (every keras epoch) is one loader epoch. Its ``element_spec`` is exact: float32,
-        the shapes of the first batch with the batch axis None. ``prefetch``: 'auto'
-        (``tf.data.AUTOTUNE``), a number of batches, or 0 / None for none. ``channels``: 'first', 'last',
-        or None (default: as the loader serves them)."""
-        from nitrain.loaders.tensorflow import to_tf_dataset
-
-        return to_tf_dataset(self, prefetch=prefetch, channels=channels)
 
     def __repr__(self) -> str:
         n = len(self._group_sizes())
