@@ -6,8 +6,11 @@ no other nitrain module at import time (``sampler_names`` and ``transform_names`
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 EXAMPLE = """\
 # A complete nitrain train config: every accepted key. Required: dataset.base_dir, dataset.x,
@@ -96,7 +99,7 @@ class ConfigError(ValueError):
     or key."""
 
 
-def _toml_module(version_info=None):
+def _toml_module(version_info: tuple[int, ...] | None = None) -> ModuleType:
     """The TOML parser: ``tomllib`` on Python 3.11+, the ``tomli`` backport on 3.10 (``tomli``'s
     ``loads`` and ``TOMLDecodeError`` are ``tomllib``'s)."""
     if (version_info or sys.version_info) >= (3, 11):
@@ -112,7 +115,7 @@ def _toml_module(version_info=None):
     return tomli
 
 
-def load(path) -> dict:
+def load(path: str | os.PathLike[str]) -> dict:
     """Read a ``.toml``, ``.yaml`` or ``.yml`` config into a dict (``ConfigError`` when the file is missing,
     unreadable or not valid)."""
     path = Path(path)
@@ -149,7 +152,12 @@ def load(path) -> dict:
     raise ConfigError(f"{path}: expected a .toml, .yaml or .yml file")
 
 
-def apply_overrides(cfg: dict, epochs: int | None = None, output=None, framework: str | None = None) -> dict:
+def apply_overrides(
+    cfg: dict,
+    epochs: int | None = None,
+    output: str | os.PathLike[str] | None = None,
+    framework: str | None = None,
+) -> dict:
     """``cfg`` with ``epochs``, ``output`` and ``model.framework`` replaced by the given values (the
     ``nitrain train`` options); ``None`` keeps the config's value. ``cfg`` itself is not changed."""
     cfg = dict(cfg)
@@ -181,13 +189,13 @@ def _check_keys(
         raise ConfigError(f"{where}: missing key {missing[0]!r}")
 
 
-def _int(where: str, value, low: int) -> int:
+def _int(where: str, value: object, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ConfigError(f"{where}: must be an integer >= {low}, got {value!r}")
     return value
 
 
-def _names(namespace) -> list[str]:
+def _names(namespace: object) -> list[str]:
     """The classes of ``namespace`` a config may name."""
     return sorted(
         n for n in getattr(namespace, "__all__", []) if n[:1].isupper() and n not in _NOT_IN_CONFIGS
@@ -208,7 +216,7 @@ def transform_names() -> list[str]:
     return _names(transforms)
 
 
-def _named(where: str, spec, namespace, kind: str):
+def _named(where: str, spec: object, namespace: object, kind: str) -> Any:
     """``{Name: args}`` -> ``namespace.Name(*args)`` / ``(**args)`` / ``(args)`` / ``()`` (args None)."""
     if not isinstance(spec, dict) or len(spec) != 1:
         raise ConfigError(f"{where}: expected one {{Name = arguments}}, got {spec!r}")
@@ -229,13 +237,13 @@ def _named(where: str, spec, namespace, kind: str):
         raise ConfigError(f"{where}: {name}: {_message(e)}") from e
 
 
-def _transforms(where: str, specs, namespace) -> list:
+def _transforms(where: str, specs: object, namespace: object) -> list[Any]:
     if not isinstance(specs, list):
         raise ConfigError(f"{where}: expected a list of {{Name = arguments}}, got {specs!r}")
     return [_named(f"{where}[{i}]", t, namespace, "transform") for i, t in enumerate(specs)]
 
 
-def _expand_dims(value):
+def _expand_dims(value: Any) -> int | None:
     key = value.lower() if isinstance(value, str) else value
     if value is None or (not isinstance(value, bool) and key in _EXPAND_DIMS):
         return None if value is None else _EXPAND_DIMS[key]

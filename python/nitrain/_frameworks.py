@@ -14,7 +14,7 @@ TORCH_EXTRA = "pip install 'nitrain[torch]'"
 KERAS_EXTRA = "pip install 'nitrain[tensorflow]'"
 
 
-def is_keras_model(model) -> bool:
+def is_keras_model(model: object) -> bool:
     """A keras 3 (any backend) or tf.keras layer/model. Checked before torch: under the torch backend a
     keras model is also an ``nn.Module``, but it is trained and called the keras way."""
     for name in ("keras", "tf_keras"):
@@ -31,12 +31,12 @@ def is_keras_model(model) -> bool:
     return False
 
 
-def is_torch_module(model) -> bool:
+def is_torch_module(model: object) -> bool:
     torch = sys.modules.get("torch")  # a torch model means torch is already imported
     return torch is not None and isinstance(model, torch.nn.Module) and not is_keras_model(model)
 
 
-def framework_of(model) -> str | None:
+def framework_of(model: object) -> str | None:
     """``'keras'``, ``'torch'`` or ``None`` (a plain callable or something unknown)."""
     if is_keras_model(model):
         return "keras"
@@ -62,7 +62,7 @@ def load_triton_first() -> None:
         pass
 
 
-def declared_channels(model, channels: str, owner: str) -> str | None:
+def declared_channels(model: object, channels: str, owner: str) -> str | None:
     """Where ``model`` takes the channel axis when that is settled without looking inside it: ``channels``
     itself when 'first' or 'last', else (``'auto'``) what the model's ``nitrain_spec`` declares, else None
     (the caller decides from the framework)."""

@@ -5,17 +5,20 @@ no nitrain module but the leaf ``nitrain._layout``, so any module can use it wit
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from nitrain._layout import move_axis
+from nitrain._typing import Image
 
 
-def is_image(obj) -> bool:
+def is_image(obj: object) -> bool:
     """Whether ``obj`` is an ANTs image (duck-typed: what the transforms use of an ``ants.ANTsImage``)."""
     return callable(getattr(obj, "view", None)) and hasattr(obj, "spacing") and hasattr(obj, "pixeltype")
 
 
-def prediction_to_image(pred_array, reference):
+def prediction_to_image(pred_array: Any, reference: Image) -> Image:
     """An ANTs image holding ``pred_array`` with ``reference``'s origin, spacing and direction.
 
     ``pred_array`` (numpy, or a torch / tensorflow tensor) may have the reference's shape, with leading

@@ -8,7 +8,10 @@ all build on this module, and it on none of them.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 LAYOUTS = ("first", "last", None)
 
@@ -16,19 +19,19 @@ LAYOUTS = ("first", "last", None)
 EXPAND_DIMS = {-1: "last", 0: "first", 1: "first", None: None}
 
 
-def check_channels(owner: str, channels):
+def check_channels(owner: str, channels: Any) -> str | None:
     """An adapter's ``channels`` argument: 'first', 'last' or None."""
     if channels not in LAYOUTS:
         raise ValueError(f"{owner}: channels must be 'first', 'last' or None, got {channels!r}")
     return channels
 
 
-def from_data_format(data_format, default=None):
+def from_data_format(data_format: Any, default: str | None = None) -> str | None:
     """A keras ``data_format`` ('channels_first' / 'channels_last') as a layout; ``default`` otherwise."""
     return {"channels_first": "first", "channels_last": "last"}.get(data_format, default)
 
 
-def layout_of(loader, default="last"):
+def layout_of(loader: Any, default: str | None = "last") -> str | None:
     """The layout ``loader`` serves: its ``channel`` (a DatasetLoader, a TorchLoader or KerasLoader), that of
     its ``dataset`` (a torch ``DataLoader`` over ``loader.to_torch()``), else ``default`` (channels-last:
     what a plain iterable of numpy batches is taken to serve)."""
@@ -36,7 +39,7 @@ def layout_of(loader, default="last"):
     return getattr(holder, "channel", default)
 
 
-def first_batch(loader):
+def first_batch(loader: Any) -> Any:
     """The first ``(x, y)`` batch of ``loader``'s next epoch, or None when it serves none: ``loader.peek()``
     when it has one (the epoch is not used up), else the first item of a fresh iteration (lists and other
     re-iterables). For shapes."""
@@ -47,7 +50,7 @@ def first_batch(loader):
     return None
 
 
-def add_channel(batch, where, dtype=None) -> np.ndarray:
+def add_channel(batch: npt.ArrayLike, where: str | None, dtype: npt.DTypeLike = None) -> np.ndarray:
     """``(N, *spatial)`` -> ``(N, 1, *spatial)`` ('first'), ``(N, *spatial, 1)`` ('last') or as it is (None),
     C-contiguous (converted to ``dtype`` when given)."""
     if where not in LAYOUTS:
@@ -58,7 +61,7 @@ def add_channel(batch, where, dtype=None) -> np.ndarray:
     return a[..., None] if where == "last" else a
 
 
-def drop_channel(batch, where):
+def drop_channel(batch: np.ndarray, where: str | None) -> np.ndarray:
     """The single channel of ``batch`` taken out: ``(N, 1, *spatial)`` or ``(N, *spatial, 1)`` ->
     ``(N, *spatial)`` (a view); None leaves it as it is."""
     if where == "first":
@@ -66,7 +69,7 @@ def drop_channel(batch, where):
     return batch[..., 0] if where == "last" else batch
 
 
-def move_axis(a, src, dst, batched: bool = True) -> np.ndarray:
+def move_axis(a: np.ndarray, src: str | None, dst: str | None, batched: bool = True) -> np.ndarray:
     """One array from layout ``src`` to ``dst``: the channel axis moved, or a length-1 one added when
     ``src`` is None. ``batched``: ``a`` has a leading batch axis (else 'first' is axis 0, as in an image's
     ``(C, *spatial)``). ``dst`` None, or equal to ``src``, leaves it as it is; a moved array is a
@@ -84,7 +87,7 @@ def move_axis(a, src, dst, batched: bool = True) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-def move_channels(x, y, src, dst):
+def move_channels(x: Any, y: Any, src: str | None, dst: str | None) -> tuple[Any, Any]:
     """Numpy ``(x, y)`` from channel layout ``src`` to ``dst`` (see ``move_axis``). x (an array, or a
     list/tuple of arrays for several inputs) always moves; y moves too when it has as many axes as x (image
     targets), so scalar and vector targets stay as they are. ``dst`` None, or equal to ``src``, leaves the

@@ -18,15 +18,17 @@ predicted exactly (``_core.read_nifti(path)['unsupported']`` says why). ``image_
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 
 from nitrain import _core
+from nitrain._typing import Image
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
 
-def read_nifti(path):
+def read_nifti(path: str | os.PathLike[str]) -> Image | None:
     """The ANTs image ``ants.image_read(path)`` gives, read and verified in Rust, or ``None`` when ``path``
     is not a ``.nii``/``.nii.gz`` file the reader handles (see the module docstring).
 
@@ -49,7 +51,7 @@ def read_nifti(path):
     return _as_image(info)
 
 
-def image_read(path):
+def image_read(path: str | os.PathLike[str]) -> Image:
     """``read_nifti(path)``, or ``ants.image_read(path)`` for a file it leaves to ITK."""
     import ants
 
@@ -57,7 +59,7 @@ def image_read(path):
     return ants.image_read(os.path.expanduser(os.fspath(path))) if image is None else image
 
 
-def _as_image(info: dict):
+def _as_image(info: dict[str, Any]) -> Image:
     """Wrap ``info['array']`` (float32, Fortran-ordered) as an ANTs image sharing its memory."""
     import ants
 

@@ -20,7 +20,7 @@ IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".npy")
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 
 
-def expand(path) -> Path:
+def expand(path: str | os.PathLike[str]) -> Path:
     """``path`` (a string or path) with ``~`` and ``$VARIABLES`` expanded."""
     return Path(os.path.expandvars(os.path.expanduser(os.fspath(path))))
 
@@ -46,7 +46,7 @@ def models_dir() -> Path:
     return home() / "models"
 
 
-def is_image_path(value) -> bool:
+def is_image_path(value: object) -> bool:
     """Whether ``value`` is a path or URL (``str`` or ``os.PathLike``) ending in one of ``IMAGE_SUFFIXES``,
     ignoring case: ``a.nii.gz`` and ``A.NII`` are, ``a.tar.gz`` and ``a.csv`` are not."""
     return isinstance(value, str | os.PathLike) and str(value).lower().endswith(IMAGE_SUFFIXES)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 
 def interactive() -> bool:
@@ -17,7 +18,7 @@ def interactive() -> bool:
     return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
 
 
-def progress_bar(total, desc: str, progress=None, unit: str = "it"):
+def progress_bar(total: float | None, desc: str, progress: bool | None = None, unit: str = "it") -> Any:
     """A ``tqdm.auto`` bar (on stderr, or a notebook widget) over ``total`` steps.
 
     ``progress``: ``True`` shows it, ``False`` hides it, ``None`` shows it when ``interactive()``. A hidden

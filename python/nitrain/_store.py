@@ -24,7 +24,7 @@ import copy
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -57,7 +57,7 @@ def _is_s3(url: str) -> bool:
     return "://" in url and url.split("://", 1)[0].lower() in ("s3", "s3a")
 
 
-def remote_options(url: str, storage_options=None) -> dict:
+def remote_options(url: str, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """``storage_options`` for ``url`` with nitrain's timeouts and retries filled in (``S3_DEFAULTS`` for
     ``s3://`` and ``s3a://``; other protocols are left as given). The caller's options win, key by key:
     ``{"config_kwargs": {"read_timeout": 60}}`` keeps the other defaults. ``"retries"`` is s3fs's retry
@@ -73,7 +73,7 @@ def remote_options(url: str, storage_options=None) -> dict:
     return _merged(defaults, given)
 
 
-def open_fs(url: str, storage_options=None):
+def open_fs(url: str, storage_options: dict[str, Any] | None = None) -> tuple[Any, str]:
     """``(filesystem, path)`` for ``url``, as ``fsspec.core.url_to_fs`` with ``remote_options`` applied."""
     import fsspec
 
@@ -90,7 +90,7 @@ def open_fs(url: str, storage_options=None):
     return fs, path
 
 
-def is_url(path) -> bool:
+def is_url(path: object) -> bool:
     """Whether ``path`` is a URL for fsspec: a string with ``://`` that is not a ``file://`` URL."""
     return isinstance(path, str) and "://" in path and not path.startswith("file://")
 
@@ -162,7 +162,7 @@ def _copy_verified(url: str, dest: Path, size: int | None, copy_to: Callable[[st
 class LocalStore:
     """Files in the local folder ``root``. ``make_dir(..., exclusive=True)`` is one ``os.mkdir``: atomic."""
 
-    def __init__(self, root):
+    def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
 
     def path(self, rel: str = "") -> Path:
@@ -243,7 +243,7 @@ class FsspecStore:
     ``rel``), and a folder exists while files are under it. ``info`` and ``fetch`` raise ``TimeoutError``
     naming the URL and the waits (``waits``) when the store does not answer in time."""
 
-    def __init__(self, url: str, storage_options=None):
+    def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
         try:
             import fsspec  # noqa: F401
         except ImportError as e:
@@ -342,7 +342,7 @@ class FsspecStore:
         )
 
     @contextlib.contextmanager
-    def _in_time(self, rel: str):
+    def _in_time(self, rel: str) -> Iterator[None]:
         """Turn a timeout (``TimeoutError`` or an exception whose type name says timeout) into a
         ``TimeoutError`` naming ``rel``'s URL and ``waits()``."""
         try:

@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import traceback
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 # the config as written: in nitrain._config_file (EXAMPLE, KEYS, sampler_names ... are re-exported)
 from nitrain._config_file import (
@@ -45,6 +48,9 @@ from nitrain._config_file import _toml_module as _toml_module
 from nitrain._config_file import sampler_names as sampler_names
 from nitrain._config_file import transform_names as transform_names
 
+if TYPE_CHECKING:
+    from nitrain.datasets.base import BaseDataset
+
 # the key an architecture's error is about, found by a word of its message
 _MODEL_ERRORS = {
     "options": "option",
@@ -55,7 +61,7 @@ _MODEL_ERRORS = {
 _MAX_METRICS = ("accuracy", "r2", "dice")  # monitored values where larger is better
 
 
-def _item_shape(x, channel) -> tuple:
+def _item_shape(x: Any, channel: str | None) -> tuple[int, ...]:
     """The channels-last shape of one item of a batch ``x`` laid out with ``channel`` ('last', 'first' or
     None: no channel axis, the trainer adds one of length 1)."""
     shape = tuple(int(s) for s in x.shape[1:])
@@ -66,7 +72,7 @@ def _item_shape(x, channel) -> tuple:
     return shape
 
 
-def _first_batch(train, loader_args: dict):
+def _first_batch(train: BaseDataset, loader_args: dict[str, Any]) -> Any:
     """One batch of the first training record, drawn like the training batches (a separate loader, so
     the training loader's epochs and random draws are untouched)."""
     from nitrain import loaders
@@ -75,7 +81,7 @@ def _first_batch(train, loader_args: dict):
     return next(iter(probe))
 
 
-def _monitor_names(metrics) -> set[str]:
+def _monitor_names(metrics: Iterable[Any] | None) -> set[str]:
     names = {"loss"}
     for m in metrics or []:
         if isinstance(m, str):
@@ -142,7 +148,11 @@ def build(cfg: dict, verbose: int = 1) -> dict:
     lxt = _transforms("loader.x_transforms", ld.get("x_transforms", []), tx)
     if not isinstance(ld.get("shuffle", True), bool):
         raise ConfigError(f"loader.shuffle: must be true or false, got {ld['shuffle']!r}")
-    shared = {"sampler": sampler, "expand_dims": _expand_dims(ld.get("expand_dims", -1)), "seed": seed}
+    shared: dict[str, Any] = {
+        "sampler": sampler,
+        "expand_dims": _expand_dims(ld.get("expand_dims", -1)),
+        "seed": seed,
+    }
     try:
         train_loader = loaders.DatasetLoader(
             train,
@@ -254,7 +264,7 @@ def build(cfg: dict, verbose: int = 1) -> dict:
     }
 
 
-def _seed_framework(framework, seed: int) -> None:
+def _seed_framework(framework: str | None, seed: int) -> None:
     """Seed the framework the model is built with, so the same seed gives the same initial weights."""
     from nitrain.models._architectures import _check_framework
 
@@ -281,7 +291,13 @@ def _best_epoch(values: list, monitor: str) -> int | None:
     return at
 
 
-def run(path, verbose: int = 1, epochs: int | None = None, output=None, framework: str | None = None) -> dict:
+def run(
+    path: str | os.PathLike[str],
+    verbose: int = 1,
+    epochs: int | None = None,
+    output: str | os.PathLike[str] | None = None,
+    framework: str | None = None,
+) -> dict:
     """Train the config at ``path`` and return the history dict.
 
     ``epochs``, ``output`` and ``framework`` override the config's values when given. Written into the

@@ -21,8 +21,11 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from typing import IO, Any
 
 import numpy as np
+
+from nitrain._typing import Image
 
 _IN_CHUNK = 1 << 20  # compressed bytes read at a time
 _OUT_CHUNK = 8 << 20  # most decompressed bytes one zlib call returns
@@ -43,7 +46,7 @@ class NiftiLayout:
     """Where the voxels of a NIfTI file are: ``vox_offset``, ``nbytes``, their ``dtype`` (``None`` when the
     data type has no numpy equivalent), and the offset of the header's 24-byte ``aux_file`` field."""
 
-    def __init__(self, vox_offset: int, nbytes: int, dtype, aux_offset: int):
+    def __init__(self, vox_offset: int, nbytes: int, dtype: np.dtype[Any] | None, aux_offset: int) -> None:
         self.vox_offset, self.nbytes, self.dtype, self.aux_offset = vox_offset, nbytes, dtype, aux_offset
 
     @property
@@ -98,7 +101,7 @@ def _short(size: int, layout: NiftiLayout, what: str) -> DamagedFileError:
 # -- gzip ----------------------------------------------------------------------------------------------------
 
 
-def gunzip_all(f, keep: int = 0) -> tuple[int, bytes]:
+def gunzip_all(f: IO[bytes], keep: int = 0) -> tuple[int, bytes]:
     """Decompress the whole gzip stream in ``f`` (a binary file) in chunks, checking every member's CRC32
     and ISIZE; ``(decompressed size, its first `keep` bytes)``. Zero bytes after the last member are
     padding; anything else there, an unfinished member or a checksum mismatch raises ``DamagedFileError``."""
@@ -138,7 +141,7 @@ def gunzip_all(f, keep: int = 0) -> tuple[int, bytes]:
     return total, bytes(head)
 
 
-def _gunzip_head(f) -> tuple[bytes, NiftiLayout] | None:
+def _gunzip_head(f: IO[bytes]) -> tuple[bytes, NiftiLayout] | None:
     """The decompressed NIfTI header and extensions (``vox_offset`` bytes) from the start of ``f``, and their
     layout; ``None`` when the first gzip member ends before them."""
     d, head = zlib.decompressobj(31), b""
@@ -160,14 +163,14 @@ def _gunzip_head(f) -> tuple[bytes, NiftiLayout] | None:
     return (head[: layout.vox_offset], layout) if len(head) >= layout.vox_offset else None
 
 
-def _trailer(f, size: int) -> tuple[int, int]:
+def _trailer(f: IO[bytes], size: int) -> tuple[int, int]:
     f.seek(size - 8)
     crc, isize = struct.unpack("<II", f.read(8))
     f.seek(0)
     return crc, isize
 
 
-def check_gzip_file(f, size: int) -> NiftiLayout:
+def check_gzip_file(f: IO[bytes], size: int) -> NiftiLayout:
     """Decompress all of ``f`` (a ``.nii.gz``) and check it holds as many bytes as its NIfTI header says."""
     f.seek(0)
     total, head = gunzip_all(f, keep=540)
@@ -177,7 +180,8 @@ def check_gzip_file(f, size: int) -> NiftiLayout:
     return layout
 
 
-def voxel_bytes(img, layout: NiftiLayout):
+# Any: an ndarray or None (numpy's stubs give ndarray the buffer protocol zlib.crc32 takes on 3.12+ only)
+def voxel_bytes(img: Image, layout: NiftiLayout) -> Any:
     """The image's voxels as the file stores them (``layout.dtype``, x fastest), or ``None`` when ANTs holds
     them in another order (multi-component images)."""
     a = img.view()
@@ -188,14 +192,14 @@ def voxel_bytes(img, layout: NiftiLayout):
     return a.T if a.nbytes == layout.nbytes else None
 
 
-def _is_gzip(f) -> bool:
+def _is_gzip(f: IO[bytes]) -> bool:
     f.seek(0)
     magic = f.read(2)
     f.seek(0)
     return magic == b"\x1f\x8b"
 
 
-def _check_nii_gz(path: str, img) -> None:
+def _check_nii_gz(path: str, img: Image) -> None:
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if not _is_gzip(f):  # a NIfTI file named .nii.gz but not compressed: ITK reads it as it is
@@ -213,7 +217,7 @@ def _check_nii_gz(path: str, img) -> None:
         check_gzip_file(f, size)  # a multi-member, scaled or multi-component file, or damage: decide
 
 
-def check_nii(f, size: int) -> NiftiLayout:
+def check_nii(f: IO[bytes], size: int) -> NiftiLayout:
     """Check that ``f`` (a raw ``.nii`` of ``size`` bytes) is as long as its header says."""
     f.seek(0)
     layout = nifti_layout(f.read(540))
@@ -222,7 +226,7 @@ def check_nii(f, size: int) -> NiftiLayout:
     return layout
 
 
-def check_npy(f, size: int) -> None:
+def check_npy(f: IO[bytes], size: int) -> None:
     """Check that ``f`` (a ``.npy``) is as long as its header says."""
     fmt = np.lib.format
     f.seek(0)
@@ -250,14 +254,14 @@ def check_before_read(path: str) -> None:
             (check_nii if lower.endswith(".nii") else check_npy)(f, size)
 
 
-def check_read(path: str, img) -> None:
+def check_read(path: str, img: Image) -> None:
     """After ANTs has read ``path`` as ``img``: for ``.nii.gz``, prove that ``img`` holds the compressed data
     (see the module docstring); raises ``DamagedFileError`` when the file is damaged."""
     if path.lower().endswith(".nii.gz"):
         _check_nii_gz(path, img)
 
 
-def check_file(f, size: int, name: str) -> None:
+def check_file(f: IO[bytes], size: int, name: str) -> None:
     """Cheap checks of an image file opened as ``f`` (``size`` bytes; ``name`` gives the format), for
     datasets that leave bad records out when built: header and size for ``.nii`` and ``.npy``; for
     ``.nii.gz`` the header and the gzip trailer's ISIZE (when ISIZE disagrees, the whole file is

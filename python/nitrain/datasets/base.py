@@ -287,7 +287,7 @@ class BaseDataset:
                 "would change the number of records: fix or remove the file and build the dataset again"
             ) from e
         img = _apply(transforms, img)
-        if key is not None:
+        if key is not None and self.cache is not None:  # a key is made only with a cache
             self.cache.put(key, img)
         return img
 

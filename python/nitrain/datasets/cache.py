@@ -22,11 +22,13 @@ import time
 import warnings
 import zlib
 from collections import OrderedDict
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from nitrain._paths import cache_dir
-from nitrain.datasets._verify import DamagedFileError, nifti_layout, voxel_bytes
+from nitrain._typing import Image, Transform
+from nitrain.datasets._verify import DamagedFileError, NiftiLayout, nifti_layout, voxel_bytes
 
 #: the environment variable that sets ``DiskCache``'s default limit (e.g. ``20GB``, ``500MiB``)
 LIMIT_ENV = "NITRAIN_DISK_CACHE_LIMIT"
@@ -47,7 +49,7 @@ _SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:e([0-9]+))?\s*([a-z]*)
 _KEY = re.compile(r"^[0-9A-Za-z_]{2,}(-[0-9A-Za-z_]+)?$")
 
 
-def parse_size(value, what: str) -> int:
+def parse_size(value: object, what: str) -> int:
     """Bytes from a positive integer or a string with a unit: ``'20GB'`` (10**9 bytes per GB), ``'500MiB'``
     (2**20 per MiB), ``'1.5 TB'``; a bare number is bytes. ``what`` names the parameter in the error."""
     n = None
@@ -64,11 +66,11 @@ def parse_size(value, what: str) -> int:
     return int(n)
 
 
-def _record_key(path, stream: str) -> str:
+def _record_key(path: str | os.PathLike[str], stream: str) -> str:
     return hashlib.sha256(json.dumps([os.path.abspath(path), stream]).encode()).hexdigest()[:24]
 
 
-def transform_keys(transforms) -> list[str]:
+def transform_keys(transforms: Iterable[Transform]) -> list[str]:
     """Each transform's key: the same in every process, or private to the transform and process when it has
     no stable key (see ``nitrain.transforms._keys``)."""
     from nitrain.transforms._keys import Unkeyable, callable_key, process_local_key
@@ -82,7 +84,7 @@ def transform_keys(transforms) -> list[str]:
     return keys
 
 
-def source_key(path, transforms, stream: str = "") -> str:
+def source_key(path: str | os.PathLike[str], transforms: Iterable[Transform], stream: str = "") -> str:
     """The key of ``path`` read as ``stream`` and transformed by ``transforms``: ``<record>-<variant>``,
     where the record names (path, stream) and the variant changes with the file and the transforms."""
     import nitrain
@@ -96,14 +98,14 @@ class MemoryCache:
     """Least-recently-used images, at most ``max_bytes`` (bytes or a size string such as ``'2GB'``) of
     pixel data."""
 
-    def __init__(self, max_bytes: int = 2 * 2**30):
+    def __init__(self, max_bytes: int | str = 2 * 2**30) -> None:
         self.max_bytes = parse_size(max_bytes, "MemoryCache: max_bytes")
         self._items: OrderedDict[str, Any] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
-    def get(self, key: str):
+    def get(self, key: str) -> Image | None:
         with self._lock:
             img = self._items.get(key)
             if img is None:
@@ -113,7 +115,7 @@ class MemoryCache:
             self.hits += 1
         return img.clone()  # callers may modify what they get
 
-    def put(self, key: str, img) -> None:
+    def put(self, key: str, img: Image) -> None:
         size = img.view().nbytes
         if size > self.max_bytes:
             return
@@ -129,12 +131,14 @@ class MemoryCache:
     def __len__(self) -> int:
         return len(self._items)
 
-    def __getstate__(self):  # a copy for another process (DataLoader workers that spawn): not the lock
+    def __getstate__(
+        self,
+    ) -> dict[str, Any]:  # a copy for another process (DataLoader workers that spawn): not the lock
         state = self.__dict__.copy()
         del state["_lock"]
         return state
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
 
@@ -172,7 +176,9 @@ class DiskCache:
     ``damaged`` counts the damaged entries it found (each is also a miss).
     """
 
-    def __init__(self, directory=None, max_bytes=None):
+    def __init__(
+        self, directory: str | os.PathLike[str] | None = None, max_bytes: int | str | None = None
+    ) -> None:
         self.directory = Path(directory) if directory is not None else cache_dir()
         if max_bytes is not None:
             self.max_bytes = parse_size(max_bytes, "DiskCache: max_bytes")
@@ -193,7 +199,7 @@ class DiskCache:
             )
         return self.directory / key[:2] / f"{key}.nii"
 
-    def get(self, key: str):
+    def get(self, key: str) -> Image | None:
         from nitrain._nifti import image_read  # the Rust reader; ANTs for the files it leaves to ITK
 
         path = self._path(key)
@@ -230,7 +236,7 @@ class DiskCache:
         _touch(path)
         return img
 
-    def _damaged(self, path: Path, reason: str, size: int):
+    def _damaged(self, path: Path, reason: str, size: int) -> Image | None:  # None: a miss
         self.damaged += 1
         self.misses += 1
         try:
@@ -245,7 +251,7 @@ class DiskCache:
         )
         return None
 
-    def put(self, key: str, img) -> None:
+    def put(self, key: str, img: Image) -> None:
         import ants
 
         path = self._path(key)
@@ -345,13 +351,13 @@ class DiskCache:
         return sum(e[2] for e in self._scan())
 
 
-def _header_crc(head: bytes, layout) -> int:
+def _header_crc(head: bytes, layout: NiftiLayout) -> int:
     """CRC32 of the header and extensions (``vox_offset`` bytes) with the ``aux_file`` field zeroed."""
     a = layout.aux_offset
     return zlib.crc32(head[a + 24 : layout.vox_offset], zlib.crc32(bytes(24), zlib.crc32(head[:a])))
 
 
-def _file_crc(f, layout) -> int:
+def _file_crc(f: IO[bytes], layout: NiftiLayout) -> int:
     """CRC32 of the whole file ``f`` (from its start) with the ``aux_file`` field zeroed."""
     head = f.read(layout.vox_offset)
     crc = _header_crc(head, layout)
@@ -360,7 +366,7 @@ def _file_crc(f, layout) -> int:
     return crc
 
 
-def _stored_crc(head: bytes, layout) -> int:
+def _stored_crc(head: bytes, layout: NiftiLayout) -> int:
     field = head[layout.aux_offset : layout.aux_offset + 24]
     digits = field[len(_MARK) : len(_MARK) + 8]
     if not field.startswith(_MARK) or not re.fullmatch(rb"[0-9a-f]{8}", digits):
@@ -386,7 +392,7 @@ def _touch(path: Path) -> None:
         pass
 
 
-def make_cache(cache, owner: str, limit=None):
+def make_cache(cache: object, owner: str, limit: int | str | None = None) -> MemoryCache | DiskCache | None:
     """The cache a dataset's ``cache`` argument asks for; ``limit`` is its ``cache_limit`` (bytes or a size
     string), for ``'memory'`` or ``'disk'``."""
     if isinstance(cache, MemoryCache | DiskCache) or cache is None or cache is False:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from nitrain._frameworks import declared_channels, framework_of
 from nitrain._layout import add_channel
 
 
-def channels_of(model, channels: str) -> str:
+def channels_of(model: Any, channels: str) -> str:
     """Where the model wants the channel axis: torch modules ``'first'``, keras models and callables
     ``'last'``, unless ``channels`` or the model's ``nitrain_spec`` says otherwise."""
     declared = declared_channels(model, channels, "explainer")
@@ -17,7 +20,7 @@ def channels_of(model, channels: str) -> str:
     return "first" if framework_of(model) == "torch" else "last"
 
 
-def predictor(model, channels: str = "auto", batch_size: int = 16):
+def predictor(model: Any, channels: str = "auto", batch_size: int = 16) -> Callable[[np.ndarray], np.ndarray]:
     """``f(batch) -> (N, outputs)`` for a float32 batch of shape ``(N, *spatial)`` (no channel axis)."""
     where = channels_of(model, channels)
     framework = framework_of(model)
@@ -64,7 +67,7 @@ def predictor(model, channels: str = "auto", batch_size: int = 16):
     return run_callable
 
 
-def expected_shape(model):
+def expected_shape(model: object) -> tuple[int, ...] | None:
     """The spatial input shape a nitrain-built model declares, if any."""
     spec = getattr(model, "nitrain_spec", None)
     if isinstance(spec, dict) and spec.get("input_image_size"):

@@ -5,8 +5,12 @@ The methods are written once, on numpy; a framework only supplies gradients (``_
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import numpy as np
 
+from nitrain._typing import Image, Model, Transforms
 from nitrain.explainers._autograd import gradient_backend
 from nitrain.explainers._model import channels_of, expected_shape, predictor
 from nitrain.explainers.occlusion import _to_image
@@ -15,7 +19,7 @@ from nitrain.samplers._extract import extract_slices, image_array
 METHODS = ("saliency", "smoothgrad", "integrated_gradients", "gradcam")
 
 
-def resize_linear(a: np.ndarray, size) -> np.ndarray:
+def resize_linear(a: np.ndarray, size: Sequence[int]) -> np.ndarray:
     """Resize ``(N, *spatial)`` to ``(N, *size)`` by separable linear interpolation with half-voxel centres
     (torch's ``interpolate(mode='bilinear'/'trilinear', align_corners=False)``)."""
     for axis, n_out in enumerate(size, start=1):
@@ -30,7 +34,7 @@ def resize_linear(a: np.ndarray, size) -> np.ndarray:
     return a
 
 
-def gradcam_map(act: np.ndarray, grad: np.ndarray, size) -> np.ndarray:
+def gradcam_map(act: np.ndarray, grad: np.ndarray, size: Sequence[int]) -> np.ndarray:
     """Grad-CAM from a layer's activations and gradients ``(N, C, *spatial)``: the ReLU of the activations
     weighted by their spatially averaged gradients, summed over channels and upsampled to ``size``."""
     if act.ndim != len(size) + 2:
@@ -63,20 +67,20 @@ class GradientExplainer:
 
     def __init__(
         self,
-        model,
+        model: Model,
         method: str = "saliency",
         target: int = 0,
         n_samples: int = 16,
         noise: float = 0.1,
         steps: int = 24,
         baseline: float = 0.0,
-        layer=None,
-        sampler=None,
+        layer: Any = None,
+        sampler: Any = None,
         batch_size: int = 16,
-        seed=0,
+        seed: int | np.random.Generator | None = 0,
         channels: str = "auto",
-        transforms=None,
-    ):
+        transforms: Transforms = None,
+    ) -> None:
         if method not in METHODS:
             raise ValueError(f"GradientExplainer: method must be one of {METHODS}, got {method!r}")
         for name, value in (("n_samples", n_samples), ("steps", steps), ("batch_size", batch_size)):
@@ -98,7 +102,9 @@ class GradientExplainer:
             self.layer = self._grads.default_layer() if layer is None else self._grads.resolve_layer(layer)
         self._predict = predictor(model, self.channels, self.batch_size)
 
-    def _mean_grad(self, x: np.ndarray, count: int, make, absolute: bool) -> np.ndarray:
+    def _mean_grad(
+        self, x: np.ndarray, count: int, make: Callable[[int, int], np.ndarray], absolute: bool
+    ) -> np.ndarray:
         """Mean over ``k < count`` of the gradient at ``make(k, i)`` for each input ``x[i]``; the
         ``count * N`` gradient inputs go through the model ``batch_size`` at a time."""
         total = np.zeros(x.shape, np.float64)
@@ -110,28 +116,28 @@ class GradientExplainer:
                 total[i] += np.abs(gi) if absolute else gi
         return total / count
 
-    def _maps(self, x: np.ndarray, span: float, rng) -> np.ndarray:
+    def _maps(self, x: np.ndarray, span: float, rng: np.random.Generator) -> np.ndarray:
         """Maps for a batch of inputs of shape (N, *spatial)."""
         if self.method == "saliency":
             return self._mean_grad(x, 1, lambda k, i: x[i], absolute=True)
         if self.method == "smoothgrad":
             sd = self.noise * span
 
-            def noisy(k, i):
+            def noisy(k: int, i: int) -> np.ndarray:
                 return (x[i] + rng.normal(0.0, sd, x.shape[1:])).astype(np.float32)
 
             return self._mean_grad(x, self.n_samples, noisy, absolute=True)
         if self.method == "integrated_gradients":
             b = np.float32(self.baseline)
 
-            def on_path(k, i):
+            def on_path(k: int, i: int) -> np.ndarray:
                 return (b + (x[i] - b) * np.float32((k + 1) / self.steps)).astype(np.float32)
 
             return (x - b) * self._mean_grad(x, self.steps, on_path, absolute=False)
         act, grad = self._grads.layer_grads(x, self.target, self.layer)
         return gradcam_map(act, grad, x.shape[1:])
 
-    def _check(self, first: np.ndarray, shape):
+    def _check(self, first: np.ndarray, shape: tuple[int, ...]) -> None:
         """One plain prediction first, so a model that cannot take the input says so plainly."""
         try:
             n_out = self._predict(first).shape[1]
@@ -144,7 +150,7 @@ class GradientExplainer:
                 f"GradientExplainer: target {self.target} is out of range for a model with {n_out} outputs"
             )
 
-    def explain(self, image):
+    def explain(self, image: Image) -> Image:
         for t in self.transforms:
             image = t(image)
         arr = np.asarray(image_array(image, "GradientExplainer: image"), dtype=np.float32)

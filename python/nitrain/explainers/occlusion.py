@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import numpy as np
 
 from nitrain import _core
 from nitrain._progress import progress_bar
+from nitrain._typing import Image, Model, Transforms
 from nitrain.explainers._model import expected_shape, predictor
 from nitrain.samplers._extract import extract_slices, image_array
 
@@ -20,7 +24,7 @@ def _positions(n: int, size: int, step: int) -> np.ndarray:
     return np.array(pos)
 
 
-def _to_image(arr: np.ndarray, like):
+def _to_image(arr: np.ndarray, like: Image) -> Image:
     from nitrain.transforms._ants import empty_like_image
 
     out, buf = empty_like_image(like)
@@ -70,18 +74,18 @@ class OcclusionExplainer:
 
     def __init__(
         self,
-        model,
-        patch_size,
-        stride=None,
-        baseline="blur",
+        model: Model,
+        patch_size: int | Sequence[int],
+        stride: int | Sequence[int] | None = None,
+        baseline: str | float = "blur",
         batch_size: int = 16,
         target: int = 0,
-        sampler=None,
-        transforms=None,
+        sampler: Any = None,
+        transforms: Transforms = None,
         channels: str = "auto",
-        progress=None,
-        blur_sigma=None,
-    ):
+        progress: bool | None = None,
+        blur_sigma: float | Sequence[float] | None = None,
+    ) -> None:
         if isinstance(patch_size, int | np.integer):
             patch_size = (int(patch_size),)
         self.patch_size = tuple(int(p) for p in patch_size)
@@ -134,7 +138,7 @@ class OcclusionExplainer:
         self.sampler, self.transforms, self.progress = sampler, list(transforms or []), progress
         self._predict = predictor(model, channels, batch_size)
 
-    def _sizes(self, shape):
+    def _sizes(self, shape: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
         nd = len(shape)
         ps = self.patch_size * nd if len(self.patch_size) == 1 else self.patch_size
         if len(ps) != nd:
@@ -149,7 +153,7 @@ class OcclusionExplainer:
             raise ValueError(f"OcclusionExplainer: stride {self.stride} does not match a {nd}-D image")
         return ps, st
 
-    def _finite(self, pred: np.ndarray, what) -> None:
+    def _finite(self, pred: np.ndarray, what: Callable[..., str]) -> None:
         """Raise naming ``what(k)`` for the first non-finite entry ``k`` of ``pred``."""
         bad = np.flatnonzero(~np.isfinite(pred))
         if len(bad):
@@ -160,7 +164,7 @@ class OcclusionExplainer:
                 "an occlusion map needs finite predictions"
             )
 
-    def _baseline(self, arr: np.ndarray, ps) -> tuple[float, np.ndarray | None]:
+    def _baseline(self, arr: np.ndarray, ps: Sequence[int]) -> tuple[float, np.ndarray | None]:
         """The constant a patch is set to, or (for ``'blur'``) the blurred image its values come from."""
         if self.baseline == "blur":
             sigma = self.blur_sigma or tuple(p / 2 for p in ps)
@@ -176,7 +180,7 @@ class OcclusionExplainer:
             return float(arr.mean()), None
         return (0.0 if self.baseline == "zero" else float(self.baseline)), None
 
-    def _checked(self, fn, shape):
+    def _checked(self, fn: Callable[[], Any], shape: tuple[int, ...]) -> Any:
         try:
             return fn()
         except Exception as e:
@@ -184,7 +188,7 @@ class OcclusionExplainer:
                 f"OcclusionExplainer: the model could not predict on an image of shape {shape}: {e}"
             ) from e
 
-    def explain(self, image):
+    def explain(self, image: Image) -> Image:
         for t in self.transforms:
             image = t(image)
         arr = np.asarray(image_array(image, "OcclusionExplainer: image"), dtype=np.float32)
@@ -249,7 +253,9 @@ class OcclusionExplainer:
                 idx = np.array([(v, k) for v, span in enumerate(spans) for k in span], np.int64).reshape(
                     -1, 2
                 )
-                new = self._predict(extract_slices(list(out), idx, a))[:, self.target] if len(idx) else []
+                new: np.ndarray | list[float] = (
+                    self._predict(extract_slices(list(out), idx, a))[:, self.target] if len(idx) else []
+                )
                 self._finite(
                     np.asarray(new, np.float64),
                     lambda k, idx=idx, corners=corners: (

@@ -13,9 +13,10 @@ import os
 import re
 import warnings
 from pathlib import Path
+from typing import Any
 
 from nitrain._paths import expand, models_dir
-from nitrain._store import FsspecStore, LocalStore, is_url
+from nitrain._store import FsspecStore, LocalStore, Store, is_url
 
 CARD = "card.json"
 _PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -45,7 +46,7 @@ class _RegistryStore:
     """The registry's view of a store (``nitrain._store``): a path is given as its parts (owner, name,
     version, file)."""
 
-    def __init__(self, store):
+    def __init__(self, store: Store) -> None:
         self.store = store
 
     def url(self, *parts: str) -> str:
@@ -71,7 +72,7 @@ class _RegistryStore:
 class _LocalStore(_RegistryStore):
     """A registry in a local folder: versions are claimed with ``os.mkdir``, files renamed into place."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path) -> None:
         super().__init__(LocalStore(root))
         self.root = root
 
@@ -93,7 +94,7 @@ class _LocalStore(_RegistryStore):
 class _FsspecStore(_RegistryStore):
     """A registry at an fsspec URL: versions are claimed by creating their weights object exclusively."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str) -> None:
         super().__init__(FsspecStore(url))  # with the remote timeouts and retries datasets use
 
     def claim(self, data: bytes, *parts: str) -> bool:
@@ -109,7 +110,11 @@ class _FsspecStore(_RegistryStore):
         self.store.write_bytes("/".join(parts), data, exclusive=True)
 
 
-def _store():
+#: A registry's store: a local folder or an fsspec URL.
+_Store = _LocalStore | _FsspecStore
+
+
+def _store() -> _Store:
     url = os.environ.get("NITRAIN_REGISTRY", "").strip()
     if url:
         if not is_url(url):  # a folder or file:// URL: claimed with os.mkdir
@@ -132,7 +137,7 @@ BUILTIN = _LocalStore(Path(__file__).parent / "builtin")
 ALIASES = {"basic-t1": "nitrain/phantom-brain-age"}
 
 
-def _find(name: str):
+def _find(name: str) -> tuple[_Store, str, str, int]:
     """(store, owner, name, version) of ``name``: the user's registry first, then the built-in models
     (where a bare ``name`` means ``nitrain/name``, and ``ALIASES`` apply)."""
     user = _store()
@@ -177,7 +182,7 @@ def _parse(name: str) -> tuple[str, str, int | None]:
     return owner, short, version
 
 
-def _scan(store, owner: str, name: str) -> tuple[list[int], list[int]]:
+def _scan(store: _Store, owner: str, name: str) -> tuple[list[int], list[int]]:
     """(complete, incomplete) version numbers of ``owner/name``: version folders with and without a card."""
     complete: list[int] = []
     incomplete: list[int] = []
@@ -187,11 +192,11 @@ def _scan(store, owner: str, name: str) -> tuple[list[int], list[int]]:
     return sorted(complete), sorted(incomplete)
 
 
-def _versions(store, owner: str, name: str) -> list[int]:
+def _versions(store: _Store, owner: str, name: str) -> list[int]:
     return _scan(store, owner, name)[0]
 
 
-def _ids(store) -> list[str]:
+def _ids(store: _Store) -> list[str]:
     out = []
     for owner in store.children():
         for name in store.children(owner):
@@ -199,7 +204,7 @@ def _ids(store) -> list[str]:
     return out
 
 
-def _incomplete(store, owner: str, name: str, versions) -> str:
+def _incomplete(store: _Store, owner: str, name: str, versions: list[int]) -> str:
     where = ", ".join(store.url(owner, name, str(v)) for v in versions)
     return (
         f"version{'s' if len(versions) > 1 else ''} {', '.join(map(str, versions))} of {owner}/{name} "
@@ -208,7 +213,7 @@ def _incomplete(store, owner: str, name: str, versions) -> str:
     )
 
 
-def _resolve(store, name: str) -> tuple[str, str, int]:
+def _resolve(store: _Store, name: str) -> tuple[str, str, int]:
     owner, short, version = _parse(name)
     versions, incomplete = _scan(store, owner, short)
     if version is not None and version in incomplete:
@@ -240,7 +245,7 @@ def _resolve(store, name: str) -> tuple[str, str, int]:
 _ARCHITECTURE_KEYS = ("name", "dim", "input_image_size", "number_of_outcomes", "mode")
 
 
-def _card_problem(card) -> str | None:
+def _card_problem(card: object) -> str | None:
     """Why ``card`` cannot be used, or None."""
     if not isinstance(card, dict):
         return f"it is a JSON {type(card).__name__}, not an object"
@@ -268,7 +273,7 @@ def _card_problem(card) -> str | None:
     return None
 
 
-def _read_card(store, owner: str, short: str, version: int) -> dict:
+def _read_card(store: _Store, owner: str, short: str, version: int) -> dict[str, Any]:
     """The card of ``owner/short@version``, parsed and checked; ``ModelCardError`` naming the model and
     path if it is not valid JSON or lacks a required key."""
     where = (owner, short, str(version))

@@ -39,7 +39,9 @@ import json
 import os
 import tempfile
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 # the registry's storage, names and cards; ALIASES, BUILTIN, the stores and _store are re-exported
 from nitrain.models._registry import ALIASES as ALIASES
@@ -55,6 +57,7 @@ from nitrain.models._registry import (
     _parse,
     _read_card,
     _scan,
+    _Store,
     _store,
 )
 from nitrain.models._registry import _FsspecStore as _FsspecStore
@@ -73,8 +76,8 @@ _CLAIM_TRIES = 1000  # versions tried by one registration before giving up
 # ---------------------------------------------------------------- json
 
 
-def _jsonable(value, what: str):
-    def default(o):
+def _jsonable(value: object, what: str) -> Any:
+    def default(o: object) -> object:
         for attr in ("tolist", "item"):  # numpy / torch arrays and scalars
             if hasattr(o, attr):
                 return getattr(o, attr)()
@@ -95,7 +98,7 @@ def _jsonable(value, what: str):
 # ---------------------------------------------------------------- API
 
 
-def _architecture_spec(model, framework: str):
+def _architecture_spec(model: Any, framework: str) -> dict[str, Any] | None:
     """``model.nitrain_spec`` checked, or ``None`` for a keras model built some other way."""
     spec = getattr(model, "nitrain_spec", None)
     if not isinstance(spec, dict) or not {"name", "dim", "input_image_size"} <= set(spec):
@@ -115,7 +118,7 @@ def _architecture_spec(model, framework: str):
     return spec
 
 
-def _torch_weights(model) -> tuple[bytes, dict, dict]:
+def _torch_weights(model: Any) -> tuple[bytes, dict[str, str], dict[str, str]]:
     import torch
     from safetensors.torch import save as save_safetensors
 
@@ -124,7 +127,7 @@ def _torch_weights(model) -> tuple[bytes, dict, dict]:
     return data, {"file": WEIGHTS, "format": TORCH_FORMAT}, {"torch_version": torch.__version__}
 
 
-def _keras_weights(model, whole_model: bool) -> tuple[bytes, dict, dict]:
+def _keras_weights(model: Any, whole_model: bool) -> tuple[bytes, dict[str, str], dict[str, str]]:
     import keras
 
     file, fmt = (KERAS_MODEL, KERAS_MODEL_FORMAT) if whole_model else (KERAS_WEIGHTS, KERAS_WEIGHTS_FORMAT)
@@ -140,16 +143,16 @@ def _keras_weights(model, whole_model: bool) -> tuple[bytes, dict, dict]:
 
 
 def register_pretrained(
-    model,
+    model: Any,
     name: str,
     description: str = "",
-    metrics: dict | None = None,
-    training_data=None,
-    spacing=None,
-    normalization=None,
+    metrics: dict[str, Any] | None = None,
+    training_data: Any = None,
+    spacing: Any = None,
+    normalization: Any = None,
     overwrite: bool = False,
-    classes=None,
-) -> dict:
+    classes: Any = None,
+) -> dict[str, Any]:
     """Save ``model``'s weights and a model card under ``name`` (``name``, ``owner/name``, optionally
     ``@version``); returns the card.
 
@@ -291,7 +294,7 @@ def register_pretrained(
     )
 
 
-def _taken(store, owner: str, short: str, version: int) -> FileExistsError:
+def _taken(store: _Store, owner: str, short: str, version: int) -> FileExistsError:
     complete, incomplete = _scan(store, owner, short)
     return FileExistsError(
         f"{owner}/{short}@{version} is already registered in {store.url()}; pass overwrite=True to "
@@ -303,7 +306,7 @@ def _taken(store, owner: str, short: str, version: int) -> FileExistsError:
 register_model = register_pretrained
 
 
-def model_card(name: str) -> dict:
+def model_card(name: str) -> dict[str, Any]:
     """The model card of ``name`` (latest version unless ``@version``), read without loading
     weights or torch. A card that is not valid JSON or lacks a required key raises ``ModelCardError``;
     the latest version is the newest one with a card (newer folders without one are skipped with a
@@ -312,7 +315,7 @@ def model_card(name: str) -> dict:
     return _read_card(store, owner, short, version)
 
 
-def fetch_pretrained(name: str, map_location="cpu"):
+def fetch_pretrained(name: str, map_location: Any = "cpu") -> Any:
     """Rebuild the registered model ``name`` (latest version unless ``@version``) from its card, load its
     weights after checking their sha256, and return it (card attached as ``nitrain_card``).
 
@@ -349,7 +352,7 @@ def fetch_pretrained(name: str, map_location="cpu"):
     return model.eval()
 
 
-def _rebuild(card: dict):
+def _rebuild(card: dict[str, Any]) -> Any:
     from nitrain.models._architectures import fetch_architecture
 
     arch = card["architecture"]
@@ -359,7 +362,7 @@ def _rebuild(card: dict):
     )
 
 
-def _load_keras(card: dict, data: bytes):
+def _load_keras(card: dict[str, Any], data: bytes) -> Any:
     from nitrain._frameworks import require_keras
 
     fmt = card["weights"].get("format")
@@ -378,10 +381,10 @@ def _load_keras(card: dict, data: bytes):
         return model
 
 
-class _PretrainedTable(list):
+class _PretrainedTable(list[dict[str, Any]]):
     """The rows of ``list_pretrained``; ``skipped`` holds what was left out (dicts of id, path, reason)."""
 
-    def __init__(self, rows=(), skipped=()):
+    def __init__(self, rows: Iterable[dict[str, Any]] = (), skipped: Iterable[dict[str, Any]] = ()) -> None:
         super().__init__(rows)
         self.skipped = list(skipped)
 
@@ -403,7 +406,7 @@ class _PretrainedTable(list):
     __str__ = __repr__
 
 
-def list_pretrained() -> list[dict]:
+def list_pretrained() -> list[dict[str, Any]]:
     """Every registered model version: dicts of id, owner, name, version, architecture, dim, created,
     description (prints as a table); the user's registry first, then the models built into nitrain.
 

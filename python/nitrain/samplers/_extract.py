@@ -8,12 +8,19 @@ objects, no contiguous copies of the inputs.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from nitrain import _core
 from nitrain._images import is_image
+from nitrain._typing import Image
+
+#: an image, or several: ANTs images or numpy arrays
+Images = Image | np.ndarray | Sequence[Image | np.ndarray]
+#: a size: one length for every axis, or one per axis
+Size = int | np.integer[Any] | Sequence[int | np.integer[Any]]
 
 Channel = Literal["first", "last"] | None
 
@@ -23,7 +30,7 @@ _DTYPES = {
 _OUT_DTYPES = {np.dtype(np.float32), np.dtype(np.float64)}
 
 
-def image_array(image, name: str = "image") -> np.ndarray:
+def image_array(image: Image | np.ndarray, name: str = "image") -> np.ndarray:
     """The pixel array of an ANTs image (a zero-copy view) or a numpy array, unchanged."""
     if isinstance(image, np.ndarray):
         arr = image
@@ -38,7 +45,7 @@ def image_array(image, name: str = "image") -> np.ndarray:
     return arr
 
 
-def _arrays(images, op: str) -> list[np.ndarray]:
+def _arrays(images: Images, op: str) -> list[np.ndarray]:
     if isinstance(images, np.ndarray) or is_image(images):
         images = [images]
     if not isinstance(images, Sequence) or len(images) == 0:
@@ -51,7 +58,7 @@ def _arrays(images, op: str) -> list[np.ndarray]:
     return arrays
 
 
-def _table(table, cols: int, op: str, name: str, what: str) -> np.ndarray:
+def _table(table: npt.ArrayLike, cols: int, op: str, name: str, what: str) -> np.ndarray:
     arr = np.asarray(table)
     if arr.size == 0:
         raise ValueError(f"{op}: {name} is empty; expected at least one row of {what}")
@@ -64,7 +71,9 @@ def _table(table, cols: int, op: str, name: str, what: str) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
-def _batch(shape: tuple[int, ...], dtype, channel: Channel, out: np.ndarray | None, op: str):
+def _batch(
+    shape: tuple[int, ...], dtype: npt.DTypeLike, channel: Channel, out: np.ndarray | None, op: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Allocate (or check) the batch array; return it and the channel-free view the kernel writes."""
     dtype = np.dtype(dtype)
     if dtype not in _OUT_DTYPES:
@@ -92,7 +101,15 @@ def _plane(shape: tuple[int, ...], axis: int) -> tuple[int, ...]:
     return tuple(d for a, d in enumerate(shape) if a != axis)
 
 
-def extract_slices(images, index, axis: int, *, channel: Channel = None, dtype=np.float32, out=None):
+def extract_slices(
+    images: Images,
+    index: npt.ArrayLike,
+    axis: int,
+    *,
+    channel: Channel = None,
+    dtype: npt.DTypeLike = np.float32,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     """Gather slices ``index[n] = (image, slice)`` along ``axis`` into a ``(N, H, W)`` batch.
 
     ``channel`` adds a length-1 channel axis first (``(N, 1, H, W)``) or last (``(N, H, W, 1)``).
@@ -108,7 +125,15 @@ def extract_slices(images, index, axis: int, *, channel: Channel = None, dtype=n
     return batch
 
 
-def extract_blocks(images, origins, size, *, channel: Channel = None, dtype=np.float32, out=None):
+def extract_blocks(
+    images: Images,
+    origins: npt.ArrayLike,
+    size: Size,
+    *,
+    channel: Channel = None,
+    dtype: npt.DTypeLike = np.float32,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     """Gather blocks (3-D images) or patches (2-D images) of ``size`` at ``origins[n] = (image, *corner)``."""
     arrays = _arrays(images, "blocks")
     ndim = arrays[0].ndim
@@ -120,8 +145,15 @@ def extract_blocks(images, origins, size, *, channel: Channel = None, dtype=np.f
 
 
 def extract_slice_patches(
-    images, origins, axis: int, size, *, channel: Channel = None, dtype=np.float32, out=None
-):
+    images: Images,
+    origins: npt.ArrayLike,
+    axis: int,
+    size: Size,
+    *,
+    channel: Channel = None,
+    dtype: npt.DTypeLike = np.float32,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     """Gather 2-D patches of ``size`` from slices of 3-D images.
 
     ``origins[n] = (image, slice index, corner_0, corner_1)``, the corner in the slice's plane.
@@ -144,7 +176,7 @@ def extract_slice_patches(
     return batch
 
 
-def _size(size, ndim: int, op: str) -> tuple[int, ...]:
+def _size(size: Size, ndim: int, op: str) -> tuple[int, ...]:
     if isinstance(size, int | np.integer):
         size = (int(size),) * ndim
     size = tuple(size)
@@ -153,7 +185,7 @@ def _size(size, ndim: int, op: str) -> tuple[int, ...]:
     return tuple(int(s) for s in size)
 
 
-def _fit(shape, size, op: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def _fit(shape: Sequence[int], size: Size, op: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
     shape = tuple(int(d) for d in shape)
     size = _size(size, len(shape), op)
     if any(s > d for s, d in zip(size, shape, strict=True)):
@@ -170,7 +202,7 @@ def grid_positions(d: int, s: int, step: int) -> np.ndarray:
     return starts
 
 
-def grid_origins(shape, size, stride=None) -> np.ndarray:
+def grid_origins(shape: Sequence[int], size: Size, stride: Size | None = None) -> np.ndarray:
     """Corners of the blocks of ``size`` on a grid with step ``stride`` (default: ``size``, no overlap;
     1: every position). On each axis the last block is flush with the far border (overlapping its
     neighbour) when the steps would leave the end out, so a grid with ``stride <= size`` covers every
@@ -183,7 +215,9 @@ def grid_origins(shape, size, stride=None) -> np.ndarray:
     return np.stack([g.ravel() for g in grid], axis=1).astype(np.int64)
 
 
-def random_origins(shape, size, n: int, rng: np.random.Generator | int | None = None) -> np.ndarray:
+def random_origins(
+    shape: Sequence[int], size: Size, n: int, rng: np.random.Generator | int | None = None
+) -> np.ndarray:
     """``n`` corners drawn uniformly among all positions where a block of ``size`` fits, from ``rng``
     (a ``numpy.random.Generator`` or a seed). Shape ``(n, len(shape))``."""
     shape, size = _fit(shape, size, "random origins")

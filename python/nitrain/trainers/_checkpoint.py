@@ -6,6 +6,9 @@ import os
 import re
 import time
 import zipfile
+from typing import Any
+
+from nitrain._typing import PathLike
 
 FORMAT = "nitrain-checkpoint"
 
@@ -18,7 +21,7 @@ STALE_ANY_S = 3600.0
 _TMP = re.compile(r"\.tmp(\d+)$")
 
 
-def _unwrap(model):
+def _unwrap(model: Any) -> Any:
     return getattr(model, "module", model) if type(model).__name__ == "DistributedDataParallel" else model
 
 
@@ -70,7 +73,7 @@ def remove_stale_temps(folder: str) -> list[str]:
     return removed
 
 
-def save_checkpoint(path, model, optimizer=None, epoch: int = 0, **extra) -> str:
+def save_checkpoint(path: PathLike, model: Any, optimizer: Any = None, epoch: int = 0, **extra: Any) -> str:
     """Write ``model`` (its ``state_dict``), ``optimizer`` state and ``epoch`` (epochs completed) to
     ``path``, with any ``extra`` entries (plain python values or tensors). The folder is created; the file
     is written to a temporary name (``<path>.tmp<pid>``) first and then renamed, so a crash never leaves
@@ -104,7 +107,9 @@ def save_checkpoint(path, model, optimizer=None, epoch: int = 0, **extra) -> str
     return path
 
 
-def load_checkpoint(path, model=None, optimizer=None, map_location="cpu") -> dict:
+def load_checkpoint(
+    path: PathLike, model: Any = None, optimizer: Any = None, map_location: Any = "cpu"
+) -> dict:
     """Read a checkpoint; load its states into ``model`` and ``optimizer`` when given. Returns the dict
     (keys ``epoch``, ``model``, ``optimizer`` and whatever else was saved). A file torch cannot read (cut
     short, damaged, or not a torch file) raises ``ValueError`` naming it."""

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 import numpy as np
+
+from nitrain._typing import PathLike
 
 #: one line per epoch goes here when no progress bar can be shown (see ``ModelTrainer``'s ``verbose``)
 logger = logging.getLogger("nitrain.trainers")
@@ -35,21 +37,23 @@ class Backend(Protocol):
     learning_rate: float  # get and set (LRScheduler, the 'lr' history)
     stop_requested: bool  # get and set: a framework-side request to stop (keras' model.stop_training)
 
-    def session(self, loader, validation, epochs: int, seed) -> AbstractContextManager: ...
+    def session(
+        self, loader: Any, validation: Any, epochs: int, seed: int | None
+    ) -> AbstractContextManager[None]: ...
     def seed_epoch(self, seed: int) -> None: ...
-    def run_epoch(self, loader, train: bool, desc: str, progress: Progress) -> dict[str, float]: ...
-    def predict_batches(self, loader) -> Iterator[np.ndarray]: ...
+    def run_epoch(self, loader: Any, train: bool, desc: str, progress: Progress) -> dict[str, float]: ...
+    def predict_batches(self, loader: Any) -> Iterator[np.ndarray]: ...
     def get_weights(self) -> Any: ...
-    def set_weights(self, weights) -> None: ...
-    def save(self, path, **extra) -> str: ...
-    def load(self, path) -> dict: ...
+    def set_weights(self, weights: Any) -> None: ...
+    def save(self, path: PathLike, **extra: Any) -> str: ...
+    def load(self, path: PathLike) -> dict: ...
 
 
-def describe(obj) -> str:
+def describe(obj: object) -> str:
     return f"{type(obj).__module__}.{type(obj).__name__}"
 
 
-def positive(name: str, value, none_ok: bool = False, owner: str = "ModelTrainer"):
+def positive(name: str, value: object, none_ok: bool = False, owner: str = "ModelTrainer") -> float | None:
     if value is None and none_ok:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
@@ -58,7 +62,7 @@ def positive(name: str, value, none_ok: bool = False, owner: str = "ModelTrainer
     return float(value)
 
 
-def epoch_seed(seed, epoch: int) -> int:
+def epoch_seed(seed: int, epoch: int) -> int:
     return (int(seed) * 1_000_003 + int(epoch) * 7919 + 17) % (2**63 - 1)
 
 
@@ -66,13 +70,13 @@ def no_batches(desc: str) -> ValueError:
     return ValueError(f"ModelTrainer: the loader served no batches{' for ' + desc if desc else ''}")
 
 
-def is_keras_callback(cb) -> bool:
+def is_keras_callback(cb: object) -> bool:
     """A ``keras.callbacks.Callback`` (keras 3, tf.keras or tf_keras), judged by its class hierarchy."""
     roots = ("keras", "tf_keras", "tensorflow")
     return any(c.__name__ == "Callback" and c.__module__.split(".")[0] in roots for c in type(cb).__mro__)
 
 
-def check_callbacks(callbacks, owner: str, keras_ok: bool) -> list:
+def check_callbacks(callbacks: Iterable[Any] | None, owner: str, keras_ok: bool) -> list[Any]:
     """The callbacks as a list; refuses anything without ``on_epoch_end``, keras callbacks unless the
     model is a keras model, and keras' ``BackupAndRestore``."""
     callbacks = list(callbacks or [])

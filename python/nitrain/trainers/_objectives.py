@@ -19,7 +19,7 @@ name of ``values(total)``: the segmentation metrics add one per foreground class
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -34,21 +34,21 @@ class _Ops(Protocol):
 
     axis: int
 
-    def f64(self, a) -> Any: ...
-    def abs(self, a) -> Any: ...
-    def sum(self, a) -> Any: ...
-    def count(self, a) -> Any: ...  # number of elements, float64
-    def shape(self, a) -> tuple: ...
-    def like(self, a, b) -> Any: ...  # ``a`` reshaped to ``b``'s shape
-    def argmax(self, a) -> Any: ...  # over the class axis
-    def squeeze_class(self, a) -> Any: ...  # drop a length-1 class axis
-    def to_int(self, a) -> Any: ...  # round to integers
-    def equal(self, a, b) -> Any: ...
-    def both(self, a, b) -> Any: ...  # logical and, as float64
-    def numpy(self, a) -> np.ndarray: ...  # the array on the host (host metrics only)
+    def f64(self, a: Any) -> Any: ...
+    def abs(self, a: Any) -> Any: ...
+    def sum(self, a: Any) -> Any: ...
+    def count(self, a: Any) -> Any: ...  # number of elements, float64
+    def shape(self, a: Any) -> tuple: ...
+    def like(self, a: Any, b: Any) -> Any: ...  # ``a`` reshaped to ``b``'s shape
+    def argmax(self, a: Any) -> Any: ...  # over the class axis
+    def squeeze_class(self, a: Any) -> Any: ...  # drop a length-1 class axis
+    def to_int(self, a: Any) -> Any: ...  # round to integers
+    def equal(self, a: Any, b: Any) -> Any: ...
+    def both(self, a: Any, b: Any) -> Any: ...  # logical and, as float64
+    def numpy(self, a: Any) -> np.ndarray: ...  # the array on the host (host metrics only)
 
 
-def loss_key(loss, owner: str = "ModelTrainer") -> str | None:
+def loss_key(loss: object, owner: str = "ModelTrainer") -> str | None:
     """The built-in loss ``loss`` names (lower case), None for a callable; anything else is refused."""
     if isinstance(loss, str):
         key = loss.lower()
@@ -60,11 +60,13 @@ def loss_key(loss, owner: str = "ModelTrainer") -> str | None:
     raise TypeError(f"{owner}: loss must be one of {list(LOSSES)} or a callable, got {loss!r}")
 
 
-def callable_name(fn) -> str:
+def callable_name(fn: object) -> str:
     return getattr(fn, "name", None) or getattr(fn, "__name__", None) or type(fn).__name__
 
 
-def check_target(loss_name: str, out_shape, y_shape, axis: int, owner: str = "ModelTrainer") -> None:
+def check_target(
+    loss_name: str, out_shape: Sequence[int], y_shape: Sequence[int], axis: int, owner: str = "ModelTrainer"
+) -> None:
     """Before the first step: can ``loss_name`` compare the model's output with the targets? ``axis`` is
     the output's class axis (1 or -1)."""
     out_shape, y_shape = tuple(out_shape), tuple(y_shape)
@@ -92,7 +94,7 @@ def check_target(loss_name: str, out_shape, y_shape, axis: int, owner: str = "Mo
 
 
 # -- metrics -----------------------------------------------------------------------------------------
-def class_targets(ops: _Ops, out, y):
+def class_targets(ops: _Ops, out: Any, y: Any) -> Any:
     """Class indices (``out``'s shape without its class axis) from one-hot / probability targets shaped
     like ``out``, index maps with a length-1 class axis, or plain index arrays."""
     if ops.shape(y) == ops.shape(out) and len(ops.shape(out)) >= 2 and ops.shape(out)[ops.axis] > 1:
@@ -102,7 +104,7 @@ def class_targets(ops: _Ops, out, y):
     return ops.to_int(y)
 
 
-def _mean(total, xp):
+def _mean(total: Any, xp: Any) -> Any:
     return total[0] / xp.maximum(total[1], 1.0)
 
 
@@ -120,13 +122,13 @@ class Metric:
     def size(self, classes: int) -> int:
         return 2
 
-    def stats(self, ops: _Ops, out, y) -> list:
+    def stats(self, ops: _Ops, out: Any, y: Any) -> list[Any]:
         raise NotImplementedError
 
-    def value(self, total, xp=np):
+    def value(self, total: Any, xp: Any = np) -> Any:
         return _mean(total, xp)
 
-    def values(self, total) -> dict[str, float]:
+    def values(self, total: Any) -> dict[str, float]:
         """The history values from the summed vector (float64 numpy)."""
         return {self.name: float(self.value(np.asarray(total, dtype=np.float64), np))}
 
@@ -134,10 +136,10 @@ class Metric:
 class Error(Metric):
     """Mean of ``|output - target| ** power`` over every value of the epoch (power 1: mae, 2: mse)."""
 
-    def __init__(self, name: str, power: int):
+    def __init__(self, name: str, power: int) -> None:
         self.name, self.power = name, power
 
-    def stats(self, ops, out, y):
+    def stats(self, ops: _Ops, out: Any, y: Any) -> list[Any]:
         e = ops.abs(ops.f64(out) - ops.f64(ops.like(y, out))) ** self.power
         return [ops.sum(e), ops.count(e)]
 
@@ -147,14 +149,14 @@ class R2(Metric):
 
     name, direction = "r2", "up"
 
-    def size(self, classes):
+    def size(self, classes: int) -> int:
         return 4
 
-    def stats(self, ops, out, y):
+    def stats(self, ops: _Ops, out: Any, y: Any) -> list[Any]:
         o, y = ops.f64(out), ops.f64(ops.like(y, out))
         return [ops.sum((y - o) ** 2), ops.sum(y), ops.sum(y * y), ops.count(y)]
 
-    def value(self, total, xp=np):
+    def value(self, total: Any, xp: Any = np) -> Any:
         sse, sy, syy, n = (total[i] for i in range(4))
         sst = syy - sy * sy / xp.maximum(n, 1.0)
         return xp.where(sst > 0, 1.0 - sse / xp.where(sst > 0, sst, 1.0), np.nan)
@@ -166,7 +168,7 @@ class Accuracy(Metric):
 
     name, direction = "accuracy", "up"
 
-    def stats(self, ops, out, y):
+    def stats(self, ops: _Ops, out: Any, y: Any) -> list[Any]:
         if len(ops.shape(out)) >= 2 and ops.shape(out)[ops.axis] > 1:
             pred = ops.argmax(out)
             hit = ops.equal(ops.to_int(pred), ops.like(class_targets(ops, out, y), pred))
@@ -176,7 +178,7 @@ class Accuracy(Metric):
         return [ops.sum(hit), ops.count(hit)]
 
 
-def label_maps(ops: _Ops, out, y):
+def label_maps(ops: _Ops, out: Any, y: Any) -> tuple[Any, Any, range]:
     """``(predicted, true, classes)``: integer label maps of a segmentation output and its target, and
     the foreground labels. Several output channels: argmax and the class indices, classes 1..C-1 (the
     maps lose the class axis); one channel: logit > 0 and target > 0.5 as 0/1, class 1 (the maps keep
@@ -193,17 +195,17 @@ class PerClass(Metric):
     one-channel output). It reports the mean over the classes as ``name`` and each class ``k`` as
     ``name_k`` (``k`` the class index: the label value in index maps, the channel in one-hot maps)."""
 
-    def size(self, classes):
+    def size(self, classes: int) -> int:
         return 2 * max(int(classes) - 1, 1)
 
-    def per_class(self, total, xp=np):
+    def per_class(self, total: Any, xp: Any = np) -> Any:
         """One value per foreground class from the summed vector."""
         raise NotImplementedError
 
-    def value(self, total, xp=np):
+    def value(self, total: Any, xp: Any = np) -> Any:
         return xp.mean(self.per_class(total, xp))
 
-    def values(self, total):
+    def values(self, total: Any) -> dict[str, float]:
         total = np.asarray(total, dtype=np.float64)
         per = self.per_class(total, np)
         out = {self.name: float(self.value(total, np))}
@@ -219,7 +221,7 @@ class Dice(PerClass):
 
     name, direction = "dice", "up"
 
-    def stats(self, ops, out, y):
+    def stats(self, ops: _Ops, out: Any, y: Any) -> list[Any]:
         pred, target, classes = label_maps(ops, out, y)
         rows = []
         for k in classes:
@@ -227,7 +229,7 @@ class Dice(PerClass):
             rows += [ops.sum(ops.both(p, t)), ops.sum(ops.f64(p)) + ops.sum(ops.f64(t))]
         return rows
 
-    def per_class(self, total, xp=np):
+    def per_class(self, total: Any, xp: Any = np) -> Any:
         inter, both = total[0::2], total[1::2]
         return xp.where(both > 0, 2.0 * inter / xp.where(both > 0, both, 1.0), 1.0)
 
@@ -246,7 +248,7 @@ class HD95(PerClass):
 
     name, direction, host = "hd95", "down", True
 
-    def __init__(self, spacing: Sequence[float] | None = None):
+    def __init__(self, spacing: Sequence[float] | None = None) -> None:
         if spacing is not None:
             try:
                 spacing = tuple(float(s) for s in spacing)
@@ -256,7 +258,7 @@ class HD95(PerClass):
                 raise ValueError(f"hd95: spacing must be positive numbers, one per axis, got {spacing!r}")
         self.spacing = spacing
 
-    def stats(self, ops, out, y):
+    def stats(self, ops: _Ops, out: Any, y: Any) -> list[Any]:
         from nitrain.trainers._surface import hd95
 
         pred, target, classes = label_maps(ops, out, y)
@@ -275,11 +277,11 @@ class HD95(PerClass):
             rows += [float(np.sum(found)), float(len(found))]
         return rows
 
-    def per_class(self, total, xp=np):
+    def per_class(self, total: Any, xp: Any = np) -> Any:
         sums, n = total[0::2], total[1::2]
         return xp.where(n > 0, sums / xp.maximum(n, 1.0), np.nan)
 
-    def value(self, total, xp=np):
+    def value(self, total: Any, xp: Any = np) -> Any:
         n = total[1::2]  # item counts: whole numbers
         known = xp.sum(xp.minimum(n, 1.0))  # classes with a value
         mean = xp.sum(total[0::2] / xp.maximum(n, 1.0)) / xp.maximum(known, 1.0)  # (sums are 0 where n is)
@@ -290,12 +292,12 @@ class UserMetric(Metric):
     """A user's callable ``f``: the batch-size weighted mean of its values over the epoch. Its argument
     order is the framework's (torch ``f(output, target)``, keras ``f(y_true, y_pred)``)."""
 
-    def __init__(self, fn):
+    def __init__(self, fn: Callable[..., Any]) -> None:
         self.fn = fn
         self.name = callable_name(fn)
 
 
-def make_metrics(metrics, owner: str = "ModelTrainer") -> list[Metric]:
+def make_metrics(metrics: Any, owner: str = "ModelTrainer") -> list[Metric]:
     """The metrics ``metrics`` asks for (a name, a callable, a ``Metric`` or a list of them), validated
     once for both backends; names must be unique."""
     if metrics is None:
