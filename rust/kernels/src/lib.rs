@@ -93,6 +93,40 @@ pub fn check_same_shape(
     Ok(())
 }
 
+/// The number of dimensions of a 2-D or 3-D `src` whose output `dst` has its shape; an error naming `op`
+/// otherwise (the image-to-image kernels: smoothing, warps).
+pub fn image_pair_dims(
+    op: &'static str,
+    src: &[usize],
+    dst: &[usize],
+) -> Result<usize, KernelError> {
+    let nd = src.len();
+    if nd != 2 && nd != 3 {
+        return Err(KernelError::value(
+            op,
+            format!("expected a 2-D or 3-D image, got shape {}", fmt_shape(src)),
+        ));
+    }
+    check_same_shape(op, src, dst)?;
+    Ok(nd)
+}
+
+/// An error naming `op` unless the output `dst` is a contiguous Fortran-ordered array (the layout of an
+/// ANTs image's buffer, which the image-to-image kernels write in strips).
+pub fn check_fortran_out<T, D: ndarray::Dimension>(
+    op: &'static str,
+    dst: &ndarray::ArrayViewMut<'_, T, D>,
+) -> Result<(), KernelError> {
+    if dst.view().reversed_axes().is_standard_layout() {
+        Ok(())
+    } else {
+        Err(KernelError::value(
+            op,
+            "the output must be a Fortran-ordered contiguous array",
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::fmt_shape;

@@ -12,7 +12,7 @@ use num_traits::{AsPrimitive, Float};
 use rayon::prelude::*;
 
 use super::scratch::Scratch;
-use super::{check_same_shape, fmt_shape, simd_versions, KernelError, Pixel};
+use super::{simd_versions, KernelError, Pixel};
 
 /// Normalised Gaussian weights, as scipy computes them.
 pub fn gaussian_weights(sigma: f64, truncate: f64) -> Vec<f64> {
@@ -189,17 +189,7 @@ where
     f64: AsPrimitive<O>,
 {
     const OP: &str = "gaussian smoothing";
-    let nd = src.ndim();
-    if nd != 2 && nd != 3 {
-        return Err(KernelError::value(
-            OP,
-            format!(
-                "expected a 2-D or 3-D image, got shape {}",
-                fmt_shape(src.shape())
-            ),
-        ));
-    }
-    check_same_shape(OP, src.shape(), dst.shape())?;
+    let nd = crate::image_pair_dims(OP, src.shape(), dst.shape())?;
     if sigma.len() != nd || sigma.iter().any(|s| !(s.is_finite() && *s >= 0.0)) {
         return Err(KernelError::value(
             OP,
@@ -212,12 +202,7 @@ where
             format!("truncate must be a positive number, got {truncate}"),
         ));
     }
-    if !dst.view().reversed_axes().is_standard_layout() {
-        return Err(KernelError::value(
-            OP,
-            "the output must be a Fortran-ordered contiguous array",
-        ));
-    }
+    crate::check_fortran_out(OP, &dst)?;
     if src.is_empty() {
         return Ok(());
     }

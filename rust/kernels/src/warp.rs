@@ -30,7 +30,7 @@ use ndarray::{ArrayView, ArrayViewMut, Axis, Ix3, IxDyn};
 use num_traits::Float;
 use rayon::prelude::*;
 
-use super::{check_same_shape, fmt_shape, simd_versions, KernelError, Pixel};
+use super::{simd_versions, KernelError, Pixel};
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -184,17 +184,7 @@ fn warp_with<T: WarpPixel>(
     vectorise: bool,
 ) -> Result<(), KernelError> {
     const OP: &str = "affine warp";
-    let nd = src.ndim();
-    if nd != 2 && nd != 3 {
-        return Err(KernelError::value(
-            OP,
-            format!(
-                "expected a 2-D or 3-D image, got shape {}",
-                fmt_shape(src.shape())
-            ),
-        ));
-    }
-    check_same_shape(OP, src.shape(), dst.shape())?;
+    let nd = crate::image_pair_dims(OP, src.shape(), dst.shape())?;
     if matrix.len() != nd * (nd + 1) {
         return Err(KernelError::value(
             OP,
@@ -212,12 +202,7 @@ fn warp_with<T: WarpPixel>(
             format!("the matrix must be finite, got {matrix:?}"),
         ));
     }
-    if !dst.view().reversed_axes().is_standard_layout() {
-        return Err(KernelError::value(
-            OP,
-            "the output must be a Fortran-ordered contiguous array",
-        ));
-    }
+    crate::check_fortran_out(OP, &dst)?;
     if src.is_empty() {
         return Ok(());
     }

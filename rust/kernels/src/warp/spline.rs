@@ -4,7 +4,7 @@ use ndarray::{ArrayView, ArrayViewMut, Axis, Ix3, Ix4, IxDyn};
 use rayon::prelude::*;
 
 use super::{rows_per_task, Grid, Interpolation, WarpPixel};
-use crate::{check_same_shape, fmt_shape, simd_versions, KernelError};
+use crate::{fmt_shape, simd_versions, KernelError};
 
 /// One axis of a cubic B-spline control grid: for each voxel, the first control point it depends on and
 /// the weights of that one and the next three.
@@ -130,17 +130,7 @@ pub fn bspline_warp<T: WarpPixel>(
     fill: T,
 ) -> Result<(), KernelError> {
     const OP: &str = "B-spline warp";
-    let nd = src.ndim();
-    if nd != 2 && nd != 3 {
-        return Err(KernelError::value(
-            OP,
-            format!(
-                "expected a 2-D or 3-D image, got shape {}",
-                fmt_shape(src.shape())
-            ),
-        ));
-    }
-    check_same_shape(OP, src.shape(), dst.shape())?;
+    let nd = crate::image_pair_dims(OP, src.shape(), dst.shape())?;
     let gs = grid.shape();
     if grid.ndim() != nd + 1 || gs[nd] != nd || gs[..nd].iter().any(|&m| m < 4) {
         return Err(KernelError::value(
@@ -158,12 +148,7 @@ pub fn bspline_warp<T: WarpPixel>(
             "the control displacements must be finite",
         ));
     }
-    if !dst.view().reversed_axes().is_standard_layout() {
-        return Err(KernelError::value(
-            OP,
-            "the output must be a Fortran-ordered contiguous array",
-        ));
-    }
+    crate::check_fortran_out(OP, &dst)?;
     if src.is_empty() {
         return Ok(());
     }
