@@ -40,6 +40,7 @@ def run_demo(
     seed: int = 0,
     framework: str = "torch",
     verbose: int = 1,
+    pool: int | None = 16,
 ) -> dict:
     """Run the whole pipeline into the folder ``out``; return the metrics (also in ``metrics.json``).
 
@@ -90,7 +91,7 @@ def run_demo(
         sampler=sampler,
         x_transforms=[tx.RandomNoise(sd=(0.0, 0.1))],
         seed=seed,
-        pool=16,  # each sub-batch mixes slices of 16 subjects
+        pool=pool,  # each sub-batch mixes slices of up to `pool` subjects
     )
     eval_sampler = samplers.SliceSampler(sub_batch_size=64, axis=2, slices=window)
     val_loader = loaders.DatasetLoader(val, batch_size=8, sampler=eval_sampler, seed=seed)

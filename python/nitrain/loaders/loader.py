@@ -56,8 +56,8 @@ class DatasetLoader(Adapters):
     ``sampler.sub_batch_size`` at a time, each sub-batch made from the prepared records when it is asked
     for (never a whole pool's sub-batches at once). So a sub-batch mixes items of many subjects, as batch
     statistics (batch norm) need, while memory stays bounded: the pool being served plus ``prefetch``
-    pools being prepared. ``pool`` is the number of records in a pool; by default, for a sampler that
-    shuffles, as many records as fit in ``pool_bytes`` (1 GiB; a record counts as two float32 arrays of its
+    pools being prepared. ``pool`` is the most records a pool holds (an epoch's pools are made as equal in
+    size as they can be); by default, for a sampler that shuffles, as many records as fit in ``pool_bytes`` (1 GiB; a record counts as two float32 arrays of its
     shape: an input and a target or second input), at least ``batch_size``; for a sampler that does not
     shuffle (evaluation), ``batch_size``. ``len(loader)`` counts the sub-batches each pool makes from its
     records' shapes (see ``record_shape``).
@@ -177,10 +177,16 @@ class DatasetLoader(Adapters):
         return max(self.batch_size, min(self._n_records(), self.pool_bytes // max(per_record, 1)))
 
     def _group_sizes(self) -> list[int]:
-        """The number of records in each group of an epoch: batches without a sampler, pools with one."""
+        """The number of records in each group of an epoch. Without a sampler, batches of ``batch_size``
+        (the last one smaller, or dropped with ``drop_last``). With one, pools of at most ``pool_size()``
+        records, as equal in size as they can be (17 records in pools of at most 16 are pools of 9 and 8,
+        not 16 and 1: a pool of one subject would serve sub-batches of one subject)."""
         n, b = self._n_records(), self.pool_size()
+        if self.sampler is not None:
+            k = -(-n // b)
+            return [n // k + (1 if i < n % k else 0) for i in range(k)]
         sizes = [b] * (n // b) + ([n % b] if n % b else [])
-        if self.drop_last and self.sampler is None and sizes and sizes[-1] < b:
+        if self.drop_last and sizes and sizes[-1] < b:
             sizes.pop()
         return sizes
 
