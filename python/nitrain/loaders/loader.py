@@ -56,10 +56,11 @@ class DatasetLoader(Adapters):
     ``sampler.sub_batch_size`` at a time, each sub-batch made from the prepared records when it is asked
     for (never a whole pool's sub-batches at once). So a sub-batch mixes items of many subjects, as batch
     statistics (batch norm) need, while memory stays bounded: the pool being served plus ``prefetch``
-    pools being prepared. ``pool`` is the most records a pool holds (an epoch's pools are made as equal in
-    size as they can be); by default, for a sampler that shuffles, as many records as fit in ``pool_bytes`` (1 GiB; a record counts as two float32 arrays of its
-    shape: an input and a target or second input), at least ``batch_size``; for a sampler that does not
-    shuffle (evaluation), ``batch_size``. ``len(loader)`` counts the sub-batches each pool makes from its
+    pools being prepared. ``pool`` is the most records a pool holds (an epoch's pools are made as equal
+    in size as they can be); by default, for a sampler that shuffles, as many records as fit in
+    ``pool_bytes`` (1 GiB; a record counts as two float32 arrays of its shape: an input and a target or
+    second input), at least ``batch_size``; for a sampler that does not shuffle (evaluation),
+    ``batch_size``. ``len(loader)`` counts the sub-batches each pool makes from its
     records' shapes (see ``record_shape``).
 
     Transforms are called as ``Compose`` calls them (``nitrain.transforms.base.takes_rng``): library
