@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from typing import Any
+from typing import Any, Literal
 
 TORCH_EXTRA = "pip install 'nitrain[torch]'"
 KERAS_EXTRA = "pip install 'nitrain[tensorflow]'"
@@ -74,6 +74,15 @@ def declared_channels(model: object, channels: str, owner: str) -> str | None:
     if isinstance(spec, dict) and spec.get("channels") in ("first", "last"):
         return spec["channels"]
     return None
+
+
+def model_channels(model: object, channels: str, owner: str) -> Literal["first", "last"]:
+    """Where ``model`` takes the channel axis: ``declared_channels``, else torch modules 'first' and keras
+    models and other callables 'last'."""
+    declared = declared_channels(model, channels, owner)
+    if declared == "first" or (declared is None and framework_of(model) == "torch"):
+        return "first"
+    return "last"
 
 
 def _require(module: str, label: str, extra: str, owner: str) -> Any:

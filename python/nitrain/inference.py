@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from nitrain import _core
-from nitrain._frameworks import declared_channels, framework_of
+from nitrain._frameworks import framework_of, model_channels
 from nitrain.samplers._extract import extract_blocks, grid_origins, image_array
 
 OUTPUTS = ("labels", "probabilities", "logits")
@@ -41,12 +41,7 @@ def _runner(model: Any, channels: str) -> tuple[Any, Literal["first", "last"]]:
     """``f(batch) -> outputs`` for a float32 batch laid out with the model's channel axis, and that
     layout ('first' or 'last')."""
     framework = framework_of(model)
-    declared = declared_channels(model, channels, "sliding_window")
-    where: Literal["first", "last"] = "first" if framework == "torch" else "last"
-    if declared == "first":
-        where = "first"
-    elif declared == "last":
-        where = "last"
+    where = model_channels(model, channels, "sliding_window")
     if framework == "torch":
         import torch
 

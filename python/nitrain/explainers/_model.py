@@ -7,17 +7,14 @@ from typing import Any
 
 import numpy as np
 
-from nitrain._frameworks import declared_channels, framework_of
+from nitrain._frameworks import framework_of, model_channels
 from nitrain._layout import add_channel
 
 
 def channels_of(model: Any, channels: str) -> str:
     """Where the model wants the channel axis: torch modules ``'first'``, keras models and callables
     ``'last'``, unless ``channels`` or the model's ``nitrain_spec`` says otherwise."""
-    declared = declared_channels(model, channels, "explainer")
-    if declared is not None:
-        return declared
-    return "first" if framework_of(model) == "torch" else "last"
+    return model_channels(model, channels, "explainer")
 
 
 def predictor(model: Any, channels: str = "auto", batch_size: int = 16) -> Callable[[np.ndarray], np.ndarray]:

@@ -365,7 +365,7 @@ class ModelTrainer:
                 self.model, x, block, overlap=overlap, blend=blend, batch_size=batch_size, output=output
             )
 
-        if is_image(data) or (isinstance(data, list | tuple) and data and all(is_image(v) for v in data)):
+        if _images(data):
             return one(data)
         return [one(data[i][0]) for i in range(len(data))]
 
@@ -412,9 +412,16 @@ def _block_size(loader: Any) -> Any:
     return getattr(sampler, "block_size", None) or getattr(sampler, "patch_size", None)
 
 
+def _images(data: Any) -> bool:
+    """An ANTs image, or a list of them (the inputs of one record)."""
+    return is_image(data) or (
+        isinstance(data, list | tuple) and bool(data) and all(is_image(v) for v in data)
+    )
+
+
 def _whole_images(data: Any) -> bool:
     """An ANTs image, a list of them (several inputs), or a dataset (records of whole images)."""
-    if is_image(data) or (isinstance(data, list | tuple) and data and all(is_image(v) for v in data)):
+    if _images(data):
         return True
     from nitrain.datasets.base import BaseDataset
 
